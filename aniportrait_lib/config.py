@@ -1,0 +1,95 @@
+"""Run profiles: one definition of ``quick``, ``cpu`` and ``gpu`` for every notebook and script.
+
+A notebook's only knob is its ``profile`` parameter; everything that differs between a CI smoke
+run, a laptop and a paper-scale GPU run is looked up here. Stage modules keep their own typed
+configs (sizes, steps) and choose them from ``profile.name``; this module holds what all stages share.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a run of the kit may spend, and where."""
+
+    name: str
+    """``"quick"``, ``"cpu"`` or ``"gpu"``."""
+    description: str
+    """One line for people: what the profile is for."""
+    device: str
+    """torch device the notebooks use: ``"cpu"`` for quick/cpu, ``"cuda"`` for gpu."""
+    dtype: str
+    """Inference dtype: ``"float32"`` on CPU; ``"float16"`` on GPU as the official scripts (spec §3.5)."""
+    requires_real_weights: bool
+    """True when the profile needs the real pretrained weights (SD1.5, CLIP, wav2vec2, AniPortrait)."""
+    minutes_per_notebook: float
+    """Rough budget a notebook is designed to stay within on the profile's machine."""
+    seed: int = 42
+    """Default seed; the official scripts use 42 (spec §3.5)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy, saved next to every output."""
+        return dataclasses.asdict(self)
+
+
+PROFILES: dict[str, Profile] = {
+    "quick": Profile(
+        name="quick",
+        description="CI smoke run: tiny configs, still real training and measurement, seconds to minutes",
+        device="cpu",
+        dtype="float32",
+        requires_real_weights=False,
+        minutes_per_notebook=2.0,
+    ),
+    "cpu": Profile(
+        name="cpu",
+        description="a 2-core laptop: small configs trained on the mini corpus, meaningful numbers",
+        device="cpu",
+        dtype="float32",
+        requires_real_weights=False,
+        minutes_per_notebook=10.0,
+    ),
+    "gpu": Profile(
+        name="gpu",
+        description="paper scale on a CUDA GPU with the real pretrained weights from the weights folder",
+        device="cuda",
+        dtype="float16",
+        requires_real_weights=True,
+        minutes_per_notebook=120.0,
+    ),
+}
+
+DEFAULT_PROFILE = "cpu"
+
+
+def get_profile(name: str | Profile | None = None) -> Profile:
+    """Look up a profile by name (``None`` gives the default, ``"cpu"``)."""
+    if isinstance(name, Profile):
+        return name
+    key = DEFAULT_PROFILE if name is None else str(name).strip().lower()
+    if key not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}: choose one of {', '.join(PROFILES)}")
+    return PROFILES[key]
+
+
+def save_config(path: Path, **sections: Any) -> Path:
+    """Write the resolved configuration of a run as JSON (dataclasses are expanded).
+
+    Example: ``save_config(out / "config.json", profile=profile, audio2mesh=cfg)``.
+    """
+
+    def expand(value: Any) -> Any:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return dataclasses.asdict(value)
+        if isinstance(value, Path):
+            return str(value)
+        return value
+
+    from aniportrait_lib.atomic import write_json
+
+    return write_json(path, {key: expand(value) for key, value in sections.items()})

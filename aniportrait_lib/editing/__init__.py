@@ -1,0 +1,1 @@
+"""editing stage of the kit."""

@@ -1,0 +1,1 @@
+"""landmarks stage of the kit."""

@@ -1,0 +1,73 @@
+"""``python -m aniportrait_lib.runner``: run the notebook suite and write its report.
+
+Examples::
+
+    python -m aniportrait_lib.runner                     # every notebook, cpu profile
+    python -m aniportrait_lib.runner --profile quick     # the CI smoke run
+    python -m aniportrait_lib.runner --only 01 03        # notebooks 01 and 03
+    python -m aniportrait_lib.runner --update-baseline   # accept this run's metrics as the new baseline
+
+Exit status: 0 when every notebook ran and no metric crossed its tolerance, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from aniportrait_lib.config import DEFAULT_PROFILE, PROFILES
+from aniportrait_lib.runner.report import write_reports
+from aniportrait_lib.runner.suite import NOTEBOOK_DIR, run_suite
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m aniportrait_lib.runner",
+        description="Run the AniPortrait Kit notebook suite headlessly.",
+    )
+    parser.add_argument("--profile", default=DEFAULT_PROFILE, choices=sorted(PROFILES), help="run profile")
+    parser.add_argument(
+        "--only", nargs="+", metavar="NN", help="run only notebooks whose name starts with these"
+    )
+    parser.add_argument(
+        "--update-baseline", action="store_true", help="store this run's metrics as the baseline"
+    )
+    parser.add_argument("--notebooks", type=Path, default=NOTEBOOK_DIR, help="folder of NN_*.ipynb notebooks")
+    parser.add_argument(
+        "--runs-root", type=Path, default=None, help="where run folders go (default outputs/runs)"
+    )
+    parser.add_argument(
+        "--kernel", default="python3", help="Jupyter kernel name (default python3: this Python)"
+    )
+    parser.add_argument("--cell-timeout", type=int, default=None, help="seconds a single cell may take")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        suite = run_suite(
+            args.profile,
+            notebooks_dir=args.notebooks,
+            only=args.only,
+            runs_root=args.runs_root,
+            update_baseline=args.update_baseline,
+            kernel_name=args.kernel,
+            cell_timeout=args.cell_timeout,
+        )
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    md, page = write_reports(suite)
+    print(f"\nartefacts (executed notebooks, outputs): {suite.run_dir}")
+    print(f"report: {md}\n        {page}")
+    if suite.baseline_updated:
+        print(f"baseline updated: {suite.baseline_updated} (review and commit it)")
+    failed = [r.name for r in suite.results if r.failed]
+    print("suite FAILED: " + ", ".join(failed) if failed else "suite passed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""What a notebook calls first: its output folder, its profile and its metrics.
+
+Every notebook starts with ``nb = start_notebook("03_pose_guider_study", profile, output_root)``
+and then records numbers with ``nb.log_metric(...)`` and its key figure with
+``nb.save_figure(fig, key=True)``. The suite runner reads the resulting ``metrics.json`` to build
+its report and compare with the baseline. The same calls work when a person runs the notebook by
+hand: the files simply land in ``outputs/NN_name/``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from aniportrait_lib import atomic
+from aniportrait_lib.config import Profile, get_profile, save_config
+from aniportrait_lib.paths import REPO_ROOT, outputs_root
+
+Direction = Literal["higher", "lower", "equal"] | None
+"""How a metric is judged against its baseline: better when higher, better when lower, must stay
+equal (within tolerance), or ``None`` for information only (never fails)."""
+
+METRICS_FILE = "metrics.json"
+KEY_FIGURE_FILE = "key_figure.png"
+
+
+@dataclass
+class Metric:
+    """One recorded number with the rule that judges it."""
+
+    value: float
+    direction: Direction = None
+    tolerance: float = 0.0
+    """Absolute slack allowed before a change counts as a regression."""
+    rel_tolerance: float = 0.0
+    """Relative slack (fraction of the baseline value); the larger of the two applies."""
+    unit: str = ""
+    description: str = ""
+
+
+@dataclass
+class NotebookRun:
+    """A running notebook: where it writes, which profile it uses and what it has measured."""
+
+    name: str
+    profile: Profile
+    out_dir: Path
+    metrics: dict[str, Metric] = field(default_factory=dict)
+    key_figure: str | None = None
+    started: float = field(default_factory=time.time)
+
+    def log_metric(
+        self,
+        name: str,
+        value: float,
+        *,
+        direction: Direction = None,
+        tolerance: float = 0.0,
+        rel_tolerance: float = 0.0,
+        unit: str = "",
+        description: str = "",
+    ) -> float:
+        """Record ``value`` under ``name`` (written to ``metrics.json`` at once) and return it."""
+        value = float(value)
+        if math.isnan(value):
+            raise ValueError(f"metric {name!r} of notebook {self.name} is NaN")
+        if direction not in ("higher", "lower", "equal", None):
+            raise ValueError(f"metric {name!r}: direction must be 'higher', 'lower', 'equal' or None")
+        self.metrics[name] = Metric(value, direction, tolerance, rel_tolerance, unit, description)
+        self._write()
+        return value
+
+    def save_figure(self, fig: Any, name: str = "figure", key: bool = False, dpi: int = 100) -> Path:
+        """Save a matplotlib figure as PNG in the output folder; ``key=True`` makes it the report's figure."""
+        path = self.out_dir / (KEY_FIGURE_FILE if key else f"{name}.png")
+        with atomic.atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+        if key:
+            self.key_figure = path.name
+            self._write()
+        return path
+
+    def save_config(self, **sections: Any) -> Path:
+        """Save the resolved configuration (the profile plus any stage configs) as ``config.json``."""
+        return save_config(self.out_dir / "config.json", profile=self.profile, **sections)
+
+    def _write(self) -> None:
+        payload = {
+            "notebook": self.name,
+            "profile": self.profile.name,
+            "metrics": {k: vars(m) for k, m in self.metrics.items()},
+            "key_figure": self.key_figure,
+            "seconds_since_start": round(time.time() - self.started, 3),
+        }
+        atomic.write_json(self.out_dir / METRICS_FILE, payload)
+
+
+def resolve_output_root(output_root: str | Path | None) -> Path:
+    """``None`` → the kit's ``outputs/``; a relative path is taken from the repository root."""
+    if output_root is None:
+        return outputs_root()
+    root = Path(output_root)
+    return root if root.is_absolute() else REPO_ROOT / root
+
+
+def start_notebook(
+    name: str, profile: str | Profile | None = None, output_root: str | Path | None = None
+) -> NotebookRun:
+    """Begin a notebook run: resolve the profile, create ``<output_root>/<name>/``, save the config.
+
+    Args:
+        name: the notebook's stem, e.g. ``"00_tour"``; also the name of its output folder.
+        profile: ``"quick"``, ``"cpu"`` (default) or ``"gpu"``.
+        output_root: where notebook folders go; ``None`` means ``outputs/`` (the runner passes its
+            run folder, ``outputs/runs/<timestamp>-<profile>/``).
+    """
+    run = NotebookRun(
+        name=name, profile=get_profile(profile), out_dir=resolve_output_root(output_root) / name
+    )
+    run.out_dir.mkdir(parents=True, exist_ok=True)
+    run.save_config()
+    run._write()
+    return run

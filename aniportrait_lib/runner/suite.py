@@ -1,0 +1,200 @@
+"""Run the notebook suite headlessly with papermill and judge what each notebook measured.
+
+Each notebook runs in its own kernel with the ``profile`` and ``output_root`` parameters injected;
+a failing notebook is recorded (cell, error, traceback) and the suite goes on with the next one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aniportrait_lib.config import get_profile
+from aniportrait_lib.paths import REPO_ROOT, outputs_root
+from aniportrait_lib.runner import baseline as baselines
+from aniportrait_lib.runner.notebook import KEY_FIGURE_FILE, METRICS_FILE
+
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+_NOTEBOOK_PATTERN = re.compile(r"^\d\d_.+\.ipynb$")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+@dataclass(frozen=True)
+class CellError:
+    """Where and how a notebook failed."""
+
+    cell_index: int
+    """Index (from 0) of the failing cell in the source notebook, as Jupyter shows it (-1: not a cell
+    error). The executed copy has one more cell, papermill's injected parameters."""
+    ename: str
+    evalue: str
+    traceback: str
+    source: str = ""
+
+
+@dataclass
+class NotebookResult:
+    """The outcome of one notebook in one suite run."""
+
+    name: str
+    executed: Path
+    out_dir: Path
+    seconds: float
+    error: CellError | None = None
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    comparisons: list[baselines.Comparison] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        """True if the notebook raised or a metric regressed or went missing."""
+        return self.error is not None or any(c.failed for c in self.comparisons)
+
+    @property
+    def key_figure(self) -> Path | None:
+        path = self.out_dir / KEY_FIGURE_FILE
+        return path if path.is_file() else None
+
+
+@dataclass
+class SuiteResult:
+    """A whole suite run: its folder, profile and per-notebook results."""
+
+    run_dir: Path
+    profile: str
+    started: datetime
+    results: list[NotebookResult] = field(default_factory=list)
+    baseline_updated: Path | None = None
+
+    @property
+    def failed(self) -> bool:
+        return any(r.failed for r in self.results)
+
+
+def discover_notebooks(folder: Path = NOTEBOOK_DIR, only: list[str] | None = None) -> list[Path]:
+    """The suite's notebooks (``NN_name.ipynb``) in order; ``only`` keeps names starting with a prefix."""
+    found = sorted(p for p in folder.glob("*.ipynb") if _NOTEBOOK_PATTERN.match(p.name))
+    if only:
+        found = [p for p in found if any(p.stem.startswith(prefix) for prefix in only)]
+        if not found:
+            raise ValueError(f"no notebook in {folder} matches --only {' '.join(only)}")
+    return found
+
+
+def _source_index(executed: Path, executed_index: int) -> int:
+    """Map a cell index of papermill's executed copy back to the source notebook."""
+    import nbformat
+
+    try:
+        cells = nbformat.read(executed, as_version=4).cells
+    except (OSError, ValueError):
+        return executed_index
+    injected = [i for i, c in enumerate(cells) if "injected-parameters" in c.metadata.get("tags", [])]
+    return executed_index - 1 if injected and injected[0] < executed_index else executed_index
+
+
+def _cell_error(exc: Exception, executed: Path) -> CellError:
+    import papermill
+
+    if isinstance(exc, papermill.PapermillExecutionError):
+        tb = _ANSI.sub("", "\n".join(exc.traceback or []))
+        index = _source_index(executed, exc.cell_index)
+        return CellError(index, exc.ename, str(exc.evalue), tb, exc.source or "")
+    return CellError(-1, type(exc).__name__, str(exc), "")
+
+
+def run_notebook(
+    source: Path, run_dir: Path, profile: str, kernel_name: str = "python3", cell_timeout: int | None = None
+) -> NotebookResult:
+    """Execute one notebook into ``run_dir`` and collect its metrics; never raises for notebook errors."""
+    import papermill
+
+    executed = run_dir / source.name
+    out_dir = run_dir / source.stem
+    started = time.perf_counter()
+    error = None
+    try:
+        papermill.execute_notebook(
+            str(source),
+            str(executed),
+            parameters={"profile": profile, "output_root": str(run_dir)},
+            kernel_name=kernel_name,
+            language="python",
+            cwd=str(source.parent),
+            progress_bar=False,
+            log_output=False,
+            execution_timeout=cell_timeout,
+        )
+    except Exception as exc:  # a failed notebook is a result to report, not a reason to stop the suite
+        error = _cell_error(exc, executed)
+    result = NotebookResult(source.stem, executed, out_dir, time.perf_counter() - started, error)
+    metrics_file = out_dir / METRICS_FILE
+    if metrics_file.is_file():
+        result.metrics = json.loads(metrics_file.read_text()).get("metrics", {})
+    return result
+
+
+def _describe(result: NotebookResult) -> str:
+    if result.error is not None:
+        where = f"cell {result.error.cell_index}" if result.error.cell_index >= 0 else "kernel"
+        return f"FAILED at {where}: {result.error.ename}: {result.error.evalue.splitlines()[0][:200]}"
+    bad = [c.name for c in result.comparisons if c.failed]
+    status = f"REGRESSED ({', '.join(bad)})" if bad else "ok"
+    return f"{status} in {result.seconds:.1f} s, {len(result.metrics)} metrics"
+
+
+def run_suite(
+    profile: str = "cpu",
+    *,
+    notebooks_dir: Path = NOTEBOOK_DIR,
+    only: list[str] | None = None,
+    runs_root: Path | None = None,
+    baseline_dir: Path = baselines.BASELINE_DIR,
+    update_baseline: bool = False,
+    kernel_name: str = "python3",
+    cell_timeout: int | None = None,
+    log: Callable[[str], None] = print,
+) -> SuiteResult:
+    """Execute the suite into ``<runs_root>/<timestamp>-<profile>/`` and compare with the baseline.
+
+    Writes the executed notebooks, each notebook's output folder, ``report.md`` and ``report.html``.
+    With ``update_baseline`` the fresh metrics of notebooks that ran without error replace theirs
+    in ``baselines/<profile>.json``.
+    """
+    profile = get_profile(profile).name
+    notebooks = discover_notebooks(notebooks_dir, only)
+    started = datetime.now(UTC)
+    runs_root = runs_root or outputs_root() / "runs"
+    run_dir = runs_root / f"{started:%Y%m%d-%H%M%S}-{profile}"
+    run_dir.mkdir(parents=True, exist_ok=False)
+    suite = SuiteResult(run_dir, profile, started)
+    stored = baselines.load_baseline(profile, baseline_dir)
+    for i, source in enumerate(notebooks, 1):
+        log(f"[{i}/{len(notebooks)}] {source.stem} ({profile}) ...")
+        result = run_notebook(source, run_dir, profile, kernel_name, cell_timeout)
+        result.comparisons = baselines.compare(result.metrics, stored.get(result.name, {}))
+        suite.results.append(result)
+        log(f"[{i}/{len(notebooks)}] {source.stem}: {_describe(result)}")
+    if update_baseline:
+        fresh = {r.name: r.metrics for r in suite.results if r.error is None}
+        suite.baseline_updated = baselines.save_baseline(
+            profile, baselines.updated_baseline(stored, fresh), baseline_dir
+        )
+    _point_latest(runs_root, run_dir, profile)
+    return suite
+
+
+def _point_latest(runs_root: Path, run_dir: Path, profile: str) -> None:
+    """Keep ``<runs_root>/latest-<profile>`` pointing at the newest run (a symlink where possible)."""
+    link = runs_root / f"latest-{profile}"
+    if link.is_symlink() or link.is_file():
+        link.unlink()
+    try:
+        link.symlink_to(run_dir.name, target_is_directory=True)
+    except OSError:
+        link.write_text(run_dir.name + "\n")

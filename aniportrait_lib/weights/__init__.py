@@ -1,0 +1,1 @@
+"""Real pretrained weights: where they live, what is missing, and converting official checkpoints."""

@@ -1,0 +1,108 @@
+"""The suite runner on real notebooks (kernels are started): a broken notebook must not stop the
+others, must make the run fail, and must be named with its failing cell in the report."""
+
+import json
+import shutil
+
+import nbformat
+import pytest
+
+from aniportrait_lib.runner.__main__ import main as runner_main
+from aniportrait_lib.runner.baseline import save_baseline
+from aniportrait_lib.runner.report import write_reports
+from aniportrait_lib.runner.suite import NOTEBOOK_DIR, discover_notebooks, run_suite
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture()
+def notebooks(tmp_path):
+    """A temporary suite: a copy of 00_tour, a deliberately broken copy of it, and a third notebook."""
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    shutil.copy(NOTEBOOK_DIR / "00_tour.ipynb", folder / "00_tour.ipynb")
+    broken = nbformat.read(NOTEBOOK_DIR / "00_tour.ipynb", as_version=4)
+    broken.cells.insert(4, nbformat.v4.new_code_cell('raise RuntimeError("deliberately broken")'))
+    nbformat.write(broken, folder / "01_broken.ipynb")
+    last = nbformat.v4.new_notebook()
+    last.cells = [
+        nbformat.v4.new_code_cell('profile = "cpu"\noutput_root = None', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(
+            "from aniportrait_lib.runner import start_notebook\n"
+            'nb = start_notebook("02_after", profile, output_root)\n'
+            'nb.log_metric("answer", 42, direction="equal")'
+        ),
+    ]
+    nbformat.write(last, folder / "02_after.ipynb")
+    return folder
+
+
+def test_broken_notebook_fails_the_run_but_not_the_others(notebooks, tmp_path):
+    suite = run_suite("quick", notebooks_dir=notebooks, runs_root=tmp_path / "runs", log=lambda _: None)
+    by_name = {r.name: r for r in suite.results}
+    assert list(by_name) == ["00_tour", "01_broken", "02_after"]
+    assert suite.failed
+    assert by_name["00_tour"].error is None and "speech_seconds" in by_name["00_tour"].metrics
+    assert by_name["02_after"].error is None and by_name["02_after"].metrics["answer"]["value"] == 42
+    err = by_name["01_broken"].error
+    assert err is not None and err.cell_index == 4 and err.ename == "RuntimeError"
+    assert "deliberately broken" in err.evalue
+
+    md, page = write_reports(suite)
+    text = md.read_text()
+    assert "01_broken — FAILED" in text and "cell 4" in text and "deliberately broken" in text
+    assert "00_tour — passed" in text
+    assert "cell 4" in page.read_text() and "data:image/png;base64" in page.read_text()
+    assert (suite.run_dir / "01_broken.ipynb").is_file()  # the executed copy, error included
+
+
+def test_cli_exit_status_only_and_baseline_regression(notebooks, tmp_path, capsys):
+    runs, baselines = tmp_path / "runs", tmp_path / "baselines"
+    args = ["--profile", "quick", "--notebooks", str(notebooks), "--runs-root", str(runs)]
+    assert runner_main([*args, "--only", "01"]) == 1
+    assert runner_main([*args, "--only", "02"]) == 0
+    out = capsys.readouterr().out
+    assert "report:" in out and "[1/1] 02_after" in out
+    assert runner_main([*args, "--only", "99"]) == 2
+
+    # a metric that crossed its baseline tolerance fails the run
+    save_baseline(
+        "quick", {"02_after": {"answer": {"value": 41, "direction": "equal", "tolerance": 0}}}, baselines
+    )
+    suite = run_suite(
+        "quick",
+        notebooks_dir=notebooks,
+        only=["02"],
+        runs_root=runs,
+        baseline_dir=baselines,
+        log=lambda _: None,
+    )
+    assert suite.failed and suite.results[0].comparisons[0].status == "regressed"
+
+    # --update-baseline accepts the new value; the next run passes
+    run_suite(
+        "quick",
+        notebooks_dir=notebooks,
+        only=["02"],
+        runs_root=runs,
+        baseline_dir=baselines,
+        update_baseline=True,
+        log=lambda _: None,
+    )
+    assert json.loads((baselines / "quick.json").read_text())["02_after"]["answer"]["value"] == 42
+    again = run_suite(
+        "quick",
+        notebooks_dir=notebooks,
+        only=["02"],
+        runs_root=runs,
+        baseline_dir=baselines,
+        log=lambda _: None,
+    )
+    assert not again.failed
+    assert (runs / "latest-quick").resolve() == again.run_dir.resolve()
+
+
+def test_discovery_is_ordered_and_filtered(notebooks):
+    (notebooks / "scratch.ipynb").write_text("{}")  # not NN_*.ipynb: ignored
+    assert [p.stem for p in discover_notebooks(notebooks)] == ["00_tour", "01_broken", "02_after"]
+    assert [p.stem for p in discover_notebooks(notebooks, ["00", "02"])] == ["00_tour", "02_after"]
