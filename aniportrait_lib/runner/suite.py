@@ -170,8 +170,7 @@ def run_suite(
     notebooks = discover_notebooks(notebooks_dir, only)
     started = datetime.now(UTC)
     runs_root = runs_root or outputs_root() / "runs"
-    run_dir = runs_root / f"{started:%Y%m%d-%H%M%S}-{profile}"
-    run_dir.mkdir(parents=True, exist_ok=False)
+    run_dir = _new_run_dir(runs_root, f"{started:%Y%m%d-%H%M%S}-{profile}")
     suite = SuiteResult(run_dir, profile, started)
     stored = baselines.load_baseline(profile, baseline_dir)
     for i, source in enumerate(notebooks, 1):
@@ -187,6 +186,19 @@ def run_suite(
         )
     _point_latest(runs_root, run_dir, profile)
     return suite
+
+
+def _new_run_dir(runs_root: Path, stem: str) -> Path:
+    """Create ``<runs_root>/<stem>`` (``<stem>.2``, ``.3`` … when runs start in the same second)."""
+    runs_root.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        run_dir = runs_root / (stem if n == 1 else f"{stem}.{n}")
+        try:
+            run_dir.mkdir()
+            return run_dir
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a new run folder under {runs_root}")
 
 
 def _point_latest(runs_root: Path, run_dir: Path, profile: str) -> None:
