@@ -23,6 +23,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install $(TORCH_SPEC)
 	$(BIN)/python -m pip install -e ".[dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL_NAME) --display-name "AniPortrait Kit"
+	$(BIN)/python -m aniportrait_lib.landmarks.model_file
 	touch $@
 
 setup: $(STAMP)

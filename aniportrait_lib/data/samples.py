@@ -73,15 +73,10 @@ def make_portrait() -> np.ndarray:
 
 def make_speech() -> SampleSpeech:
     """Speak :data:`SPEECH_TEXT` with eSpeak NG and resample it to 16 kHz (float32 mono)."""
-    from scipy.signal import resample_poly
-
     from aniportrait_lib.data.speech import synthesize
 
     speech = synthesize(SPEECH_TEXT, voice="en", rate=150)
-    gcd = np.gcd(SPEECH_SAMPLE_RATE, speech.sample_rate)
-    samples = resample_poly(speech.samples, SPEECH_SAMPLE_RATE // gcd, speech.sample_rate // gcd)
-    samples = np.clip(samples, -1.0, 1.0).astype(np.float32)
-    return SampleSpeech(samples, SPEECH_SAMPLE_RATE, SPEECH_TEXT)
+    return SampleSpeech(speech.resampled(SPEECH_SAMPLE_RATE), SPEECH_SAMPLE_RATE, SPEECH_TEXT)
 
 
 def _pcm16(samples: np.ndarray) -> np.ndarray:

@@ -14,9 +14,13 @@ installed from Debian. eSpeak keeps global state, so all calls go through one lo
 from __future__ import annotations
 
 import ctypes
-import multiprocessing
+import dataclasses
+import json
+import subprocess
+import sys
+import tempfile
 import threading
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,6 +94,14 @@ class Speech:
     def duration(self) -> float:
         """Length of the audio in seconds."""
         return len(self.samples) / self.sample_rate
+
+    def resampled(self, rate: int) -> np.ndarray:
+        """The samples at ``rate`` Hz (polyphase resampling), float32 clipped to [-1, 1]."""
+        from scipy.signal import resample_poly
+
+        gcd = np.gcd(int(rate), int(self.sample_rate))
+        out = resample_poly(self.samples, int(rate) // gcd, int(self.sample_rate) // gcd)
+        return np.clip(out, -1.0, 1.0).astype(np.float32)
 
 
 class _ESpeak:
@@ -178,21 +190,57 @@ class SpeechRequest:
 
 
 def synthesize_many(requests: list[SpeechRequest], workers: int = 2) -> list[Speech]:
-    """Synthesise several utterances, each in a fresh worker process, in parallel.
+    """Synthesise several utterances, each in a fresh Python subprocess, ``workers`` at a time.
 
     eSpeak NG carries synthesiser state from one utterance to the next inside a process (the same
-    text spoken twice gives slightly different samples), but a fresh process is bit-exact. Running
+    text spoken twice gives slightly different samples), but a fresh process is bit-exact —
+    except for voice variants with breath noise (``+f2``, ``+f3``, ``+f5``, ``+klatt``…), whose
+    noise eSpeak seeds from the clock. Running
     every utterance in its own short-lived process makes the output depend only on the request.
     """
     for req in requests:
         if not any(ch.isalpha() for ch in req.text):
             raise ValueError(f"nothing to speak in {req.text!r}: the text has no letters")
-    if not requests:
-        return []
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, max_tasks_per_child=1) as pool:
-        futures = [pool.submit(_synthesize_here, r.text, r.voice, r.rate, r.pitch) for r in requests]
-        return [f.result() for f in futures]
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return list(pool.map(_synthesize_in_subprocess, requests))
+
+
+def _synthesize_in_subprocess(request: SpeechRequest) -> Speech:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "speech.npz"
+        proc = subprocess.run(
+            [sys.executable, "-m", "aniportrait_lib.data.speech", str(out)],
+            input=json.dumps(dataclasses.asdict(request)),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if proc.returncode != 0:
+            last = proc.stderr.strip().splitlines()[-1:] or ["(no message)"]
+            raise ValueError(f"eSpeak NG failed for {request}: {last[0]}")
+        with np.load(out) as data:
+            meta = json.loads(str(data["meta"]))
+            return Speech(
+                data["samples"],
+                int(data["sample_rate"]),
+                meta["text"],
+                meta["voice"],
+                [PhonemeEvent(*p) for p in meta["phonemes"]],
+                [WordEvent(*w) for w in meta["words"]],
+            )
+
+
+def _worker_main(out_path: str) -> None:
+    """Subprocess entry: read a :class:`SpeechRequest` as JSON on stdin, write the Speech as ``.npz``."""
+    request = SpeechRequest(**json.loads(sys.stdin.read()))
+    speech = _synthesize_here(request.text, request.voice, request.rate, request.pitch)
+    meta = {
+        "text": speech.text,
+        "voice": speech.voice,
+        "phonemes": [dataclasses.astuple(p) for p in speech.phonemes],
+        "words": [dataclasses.astuple(w) for w in speech.words],
+    }
+    np.savez(out_path, samples=speech.samples, sample_rate=speech.sample_rate, meta=json.dumps(meta))
 
 
 def synthesize(text: str, voice: str = "en", rate: int = 160, pitch: int = 50) -> Speech:
@@ -209,3 +257,7 @@ def synthesize(text: str, voice: str = "en", rate: int = 160, pitch: int = 50) -
         the same samples (see :func:`synthesize_many`).
     """
     return synthesize_many([SpeechRequest(text, voice, rate, pitch)], workers=1)[0]
+
+
+if __name__ == "__main__":
+    _worker_main(sys.argv[1])

@@ -1,0 +1,446 @@
+"""Turn a folder of talking-head videos into a training set: crops, 30 fps, 16 kHz audio, landmarks.
+
+The official repository starts from frames that are already cropped (spec §1.4); this module does
+the step before, for VFHQ, CelebV-HQ, HDTF or your own clips (any container PyAV reads, nested
+folders allowed). Per source video:
+
+1. **probe** the file (corrupt / empty / non-video files are skipped with the reason);
+2. **resample** to ``fps`` (default 30, official) by nearest timestamp (:func:`resample_frames`);
+3. **first pass**: landmarks on every ``crop_detect_stride``-th full frame → one stable square crop
+   (:func:`~aniportrait_lib.data.face_track.stable_crop_box`);
+4. **second pass**: crop + resize every frame to ``image_size`` (written to H.264 while MediaPipe
+   runs on it, per-frame IMAGE mode by default = the official labels);
+5. **gaps**: faceless runs of ≤ ``max_gap_frames`` are interpolated and flagged, longer ones split
+   the clip into ``<id>_part0``, ``<id>_part1``, …; parts shorter than ``min_frames`` are dropped
+   with their reason;
+6. **write** each part into a temporary folder, rename it into ``clips/<id>/`` when complete and
+   rewrite ``manifest.json`` atomically (layout: :mod:`aniportrait_lib.data.manifest`).
+
+A re-run skips the sources whose entries and files are complete, so a killed run loses at most
+the video in progress. Command line::
+
+    python -m aniportrait_lib.data.prepare INPUT_DIR OUTPUT_DIR [--fps 30 --size 512 ...]
+
+Frame timing assumes a constant frame rate (the container's average rate), true of the datasets above.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Literal
+
+import av
+import numpy as np
+from tqdm.auto import tqdm
+
+from aniportrait_lib.audio.features import AudioFeatureConfig, load_waveform
+from aniportrait_lib.data.face_track import (
+    LANDMARK_KEYS,
+    CropBox,
+    CropConfig,
+    Segment,
+    crop_frame,
+    face_boxes,
+    interpolate_gaps,
+    split_segments,
+    stable_crop_box,
+)
+from aniportrait_lib.data.manifest import (
+    AUDIO_NAME,
+    CLIPS_DIR,
+    FRAMES_NAME,
+    LANDMARKS_NAME,
+    MANIFEST_NAME,
+    PREPARED,
+    SKIPPED,
+    ClipLandmarks,
+    Manifest,
+    clip_ids,
+    copy_frames,
+    find_videos,
+    split_of,
+    write_audio,
+    write_landmarks,
+)
+from aniportrait_lib.landmarks.extract import ExtractorConfig, LandmarkExtractor, VideoLandmarks
+from aniportrait_lib.video_io import VideoInfo, VideoWriter, probe_video, read_frames
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".flv", ".mpg", ".mpeg", ".ts", ".wmv")
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """How a folder of videos becomes a prepared dataset (saved in ``manifest.json``)."""
+
+    fps: float = 30.0
+    """Output frame rate; the official scripts work at 30 fps (spec §1.4, §2.1)."""
+    image_size: int = 512
+    """Side of the square output frames in pixels (official ``vid2pose.py``: 512×512)."""
+    crop: CropConfig = field(default_factory=CropConfig)
+    """Scale, downward shift and padding of the per-clip crop (:mod:`.face_track`)."""
+    crop_detect_stride: int = 5
+    """First pass looks at every n-th resampled frame (6 per second at 30 fps; kit choice)."""
+    max_gap_frames: int = 5
+    """Longest faceless run that is interpolated (1/6 s at 30 fps; kit choice); longer ones split."""
+    min_frames: int = 30
+    """Shortest clip kept (official ``preprocess_dataset.py`` skips clips with < 30 usable frames)."""
+    audio_sample_rate: int = 16000
+    """Hz of ``audio.wav`` (wav2vec2-base-960h input rate, spec §2.1)."""
+    held_out_fraction: float = 0.05
+    """Share of source videos put in the "held_out" split, by a hash of the clip id (kit choice)."""
+    split_salt: str = "aniportrait"
+    """Mixed into that hash; change it to draw a different (still deterministic) held-out set."""
+    running_mode: Literal["image", "video"] = "image"
+    """MediaPipe mode for both passes: "image" = official per-frame detection; "video" = tracking
+    (faster, landmarks drift by up to ~10 px, see :mod:`aniportrait_lib.landmarks.extract`)."""
+    workers: int = 2
+    """Landmark threads (this machine class has 2 cores); does not change the results."""
+    crf: int = 18
+    """H.264 quality of ``frames.mp4`` (libx264 CRF; 18 ≈ visually lossless)."""
+    extensions: tuple[str, ...] = VIDEO_EXTENSIONS
+    """File suffixes (lower case) treated as videos; other files are counted as ignored."""
+    progress: bool = True
+    """Show tqdm progress bars (overall and per clip)."""
+
+
+RESUME_IGNORES = ("workers", "progress")
+"""Config fields that may differ between a run and its resumption (they do not change outputs)."""
+
+
+@dataclass
+class PrepareSummary:
+    """What a :func:`prepare_dataset` run did; ``str()`` gives the printed end-of-run report."""
+
+    prepared: list[str] = field(default_factory=list)
+    """Ids of all prepared clips in the dataset (made now or in an earlier run)."""
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """(id, reason) of skipped sources and dropped segments."""
+    resumed: list[str] = field(default_factory=list)
+    """Sources found finished by an earlier run and not redone."""
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall-clock seconds per source processed in this run."""
+    ignored_files: int = 0
+    """Files whose suffix is not in ``config.extensions``."""
+
+    def __str__(self) -> str:
+        lines = [f"{len(self.prepared)} prepared, {len(self.skipped)} skipped"]
+        lines += [f"  skipped {clip_id}: {reason}" for clip_id, reason in self.skipped]
+        if self.resumed:
+            lines.append(f"  {len(self.resumed)} source(s) were already done and kept")
+        if self.ignored_files:
+            lines.append(f"  {self.ignored_files} file(s) without a video suffix ignored")
+        return "\n".join(lines)
+
+
+def resample_frames(
+    frames: Iterable[np.ndarray], source_fps: float, fps: float
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Re-time a constant-rate stream to ``fps`` by nearest timestamp; yields (source index, frame).
+
+    Output frame j (time j / fps) shows source frame ``round(j · source_fps / fps)`` (ties go to the
+    earlier frame), so 15 → 30 fps doubles every frame and 60 → 30 keeps every other one. A source
+    of N frames gives ``ceil(N · fps / source_fps)`` frames (same duration); lazy, one frame held.
+    """
+    if source_fps <= 0 or fps <= 0:
+        raise ValueError(f"frame rates must be positive, got {source_fps} → {fps}")
+    ratio = Fraction(source_fps).limit_denominator(1001) / Fraction(fps).limit_denominator(1001)
+    j, last = 0, None
+    for index, frame in enumerate(frames):
+        while math.ceil(j * ratio - Fraction(1, 2)) <= index:
+            yield index, frame
+            j += 1
+        last = (index, frame)
+    if last is not None:
+        while j < (last[0] + 1) / ratio:  # tail: keep the source's duration
+            yield last
+            j += 1
+
+
+@dataclass(frozen=True)
+class SourceClip:
+    """One source video after both passes: where it came from and where its cropped frames are."""
+
+    path: Path
+    source: str
+    """Path relative to the input folder (the manifest's key for resuming)."""
+    clip_id: str
+    split: str
+    box: CropBox
+    info: VideoInfo
+    track_mp4: Path
+    """All cropped, resampled frames (T frames, image_size², H.264) in the work folder."""
+    source_frames: np.ndarray
+    """(T,) int64 source frame index of each resampled frame."""
+
+
+def _extractor_config(config: PrepareConfig) -> ExtractorConfig:
+    return ExtractorConfig(video_running_mode=config.running_mode, workers=config.workers)
+
+
+def _first_pass(path: Path, fps: float, extractor: LandmarkExtractor, config: PrepareConfig) -> CropBox:
+    """Landmarks on every ``crop_detect_stride``-th resampled full frame → the clip's crop box."""
+    stride = config.crop_detect_stride
+    sampled = (frame for j, (_, frame) in enumerate(resample_frames(read_frames(path), fps, config.fps))
+               if j % stride == 0)  # fmt: skip
+    found = extractor.detect_video(sampled, fps=config.fps / stride, channel_order="rgb")
+    boxes = face_boxes(found.lmks, found.found, found.image_size)
+    return stable_crop_box(boxes, found.image_size, config.crop, where=str(path))
+
+
+def _second_pass(
+    path: Path, source_fps: float, box: CropBox, track_mp4: Path, extractor: LandmarkExtractor,
+    config: PrepareConfig, total: int,
+) -> tuple[VideoLandmarks, np.ndarray]:  # fmt: skip
+    """Crop + resize every resampled frame, write them to ``track_mp4`` and extract their landmarks.
+
+    Returns the landmarks of the cropped frames and (T,) source frame indices.
+    """
+    source_index: list[int] = []
+    bar = tqdm(total=total, desc=path.name, unit="frame", leave=False, disable=not config.progress)
+
+    with VideoWriter(track_mp4, config.fps, crf=config.crf) as writer:
+
+        def cropped() -> Iterator[np.ndarray]:
+            for index, frame in resample_frames(read_frames(path), source_fps, config.fps):
+                out = crop_frame(frame, box, config.image_size, config.crop.pad_mode)
+                writer.write(out)
+                source_index.append(index)
+                bar.update()
+                yield out
+
+        try:
+            landmarks = extractor.detect_video(cropped(), fps=config.fps, channel_order="rgb")
+        finally:
+            bar.close()
+    return landmarks, np.asarray(source_index, dtype=np.int64)
+
+
+def prepare_video(
+    path: Path, source: str, clip_id: str, work_dir: Path, extractor: LandmarkExtractor, config: PrepareConfig
+) -> list[dict[str, Any]]:
+    """Prepare one source video into ``work_dir/<part id>/`` folders; returns its manifest entries.
+
+    Raises:
+        ValueError: unreadable / non-video file, or no face in any sampled frame (caught by
+            :func:`prepare_dataset`, which records the reason).
+    """
+    info = probe_video(path)
+    if info.fps <= 0:
+        raise ValueError(f"{path} has no usable frame rate")
+    box = _first_pass(path, info.fps, extractor, config)
+    total = max(1, math.ceil(info.duration * config.fps))
+    work_dir.mkdir(parents=True, exist_ok=True)
+    track_mp4 = work_dir / "track.mp4"
+    landmarks, source_frames = _second_pass(path, info.fps, box, track_mp4, extractor, config, total)
+    clip = SourceClip(
+        path,
+        source,
+        clip_id,
+        split_of(clip_id, config.held_out_fraction, config.split_salt),
+        box,
+        info,
+        track_mp4,
+        source_frames,
+    )
+    return write_parts(clip, landmarks, work_dir, config)
+
+
+def _load_audio(clip: SourceClip, config: PrepareConfig) -> tuple[np.ndarray | None, str | None]:
+    """(16 kHz mono waveform, None), or (None, why there is no audio)."""
+    if clip.info.audio_sample_rate is None:
+        return None, "the source has no audio track"
+    try:
+        return load_waveform(clip.path, AudioFeatureConfig(sampling_rate=config.audio_sample_rate)), None
+    except ValueError as err:
+        return None, f"audio not decodable: {err}"
+
+
+def _write_part(
+    clip: SourceClip, landmarks: VideoLandmarks, segment: Segment, part_id: str,
+    audio: tuple[np.ndarray | None, str | None], folder: Path, config: PrepareConfig,
+) -> dict[str, Any]:  # fmt: skip
+    """Write one part's landmarks, frames and audio into ``folder``; returns its manifest entry."""
+    folder.mkdir(parents=True)
+    cut = slice(segment.start, segment.stop)
+    arrays, interpolated = interpolate_gaps(
+        {key: getattr(landmarks, key)[cut] for key in LANDMARK_KEYS}, landmarks.found[cut]
+    )
+    found, source_frames = landmarks.found[cut], clip.source_frames[cut]
+    write_landmarks(folder / LANDMARKS_NAME, ClipLandmarks(**arrays, found=found, interpolated=interpolated,
+                                                           source_frames=source_frames))  # fmt: skip
+    if len(segment) == len(landmarks.found):  # the whole track: no re-encoding
+        clip.track_mp4.rename(folder / FRAMES_NAME)
+    else:
+        copy_frames(clip.track_mp4, folder / FRAMES_NAME, segment.start, segment.stop, config.fps, config.crf)
+    waveform, note = audio
+    rate, audio_duration = config.audio_sample_rate, 0.0
+    if waveform is not None:
+        samples = waveform[round(segment.start * rate / config.fps) : round(segment.stop * rate / config.fps)]
+        note = None if len(samples) else "the source's audio ends before this clip starts"
+        if len(samples):
+            write_audio(folder / AUDIO_NAME, samples, rate)
+            audio_duration = len(samples) / rate
+    entry = {
+        "id": part_id, "source": clip.source, "status": PREPARED, "split": clip.split,
+        "fps": config.fps, "n_frames": len(segment), "duration": len(segment) / config.fps,
+        "crop_box": clip.box.xyxy, "image_size": config.image_size, "has_audio": note is None,
+        "audio_duration": audio_duration, "segment": [segment.start, segment.stop],
+        "source_fps": clip.info.fps, "n_interpolated": int(interpolated.sum()),
+    }  # fmt: skip
+    return entry | ({"audio_note": note} if note else {})
+
+
+def write_parts(
+    clip: SourceClip, landmarks: VideoLandmarks, work_dir: Path, config: PrepareConfig
+) -> list[dict[str, Any]]:
+    """Split the track at long gaps and write each long-enough part; returns all entries.
+
+    Raises:
+        ValueError: no cropped frame has a face.
+    """
+    segments = split_segments(landmarks.found, config.max_gap_frames)
+    if not segments:
+        raise ValueError(f"no face found in any of the {len(landmarks.found)} cropped frames of {clip.path}")
+    audio = _load_audio(clip, config)
+    entries = []
+    for k, segment in enumerate(segments):
+        part_id = f"{clip.clip_id}_part{k}" if len(segments) > 1 else clip.clip_id
+        if len(segment) >= config.min_frames:
+            entries.append(_write_part(clip, landmarks, segment, part_id, audio, work_dir / part_id, config))
+            continue
+        reason = (
+            f"frames {segment.start}-{segment.stop - 1} of {clip.path} ({len(segment)} frames) "
+            f"are fewer than min_frames={config.min_frames}"
+        )
+        entry = _skipped(clip.source, part_id, reason)
+        entries.append(entry | {"segment": [segment.start, segment.stop]})
+    return entries
+
+
+def _skipped(source: str, clip_id: str, reason: str) -> dict[str, Any]:
+    return {"id": clip_id, "source": source, "status": SKIPPED, "reason": reason}
+
+
+def _commit(output_dir: Path, work_dir: Path, manifest: Manifest, source: str, entries: list[dict]) -> None:
+    """Move finished part folders into ``clips/`` and rewrite the manifest (the point of no return)."""
+    for old in manifest.entries_for(source):
+        shutil.rmtree(output_dir / CLIPS_DIR / old["id"], ignore_errors=True)
+    for entry in entries:
+        if entry["status"] == PREPARED:
+            dest = output_dir / CLIPS_DIR / entry["id"]
+            shutil.rmtree(dest, ignore_errors=True)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            (work_dir / entry["id"]).rename(dest)
+    manifest.replace_source(source, entries)
+    manifest.save(output_dir / MANIFEST_NAME)
+    shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _open_manifest(output_dir: Path, input_dir: Path, config: PrepareConfig) -> Manifest:
+    """The existing manifest (checked against ``config``) or a new empty one."""
+    resolved = json.loads(json.dumps(dataclasses.asdict(config), default=str))  # as stored: tuples → lists
+    path = output_dir / MANIFEST_NAME
+    if not path.exists():
+        return Manifest(resolved, [], str(input_dir))
+    manifest = Manifest.load(path)
+    wanted = {k: v for k, v in resolved.items() if k not in RESUME_IGNORES}
+    stored = {k: v for k, v in manifest.config.items() if k not in RESUME_IGNORES}
+    changed = sorted(k for k in set(wanted) | set(stored) if wanted.get(k) != stored.get(k))
+    if changed:
+        raise ValueError(
+            f"{path} was made with a different config ({', '.join(changed)}); "
+            "use a new output folder or the same options to resume"
+        )
+    return manifest
+
+
+def prepare_dataset(
+    input_dir: str | Path,
+    output_dir: str | Path,
+    config: PrepareConfig = PrepareConfig(),
+    on_source_done: Callable[[str], None] | None = None,
+) -> PrepareSummary:
+    """Prepare every video under ``input_dir`` into ``output_dir`` (resumable; see module docstring).
+
+    Args:
+        input_dir: folder of videos, searched recursively.
+        output_dir: dataset folder (created); an existing one is resumed if its config matches.
+        config: options; defaults follow the official data (30 fps, 512², ≥ 30 frames).
+        on_source_done: called with the source's relative path after each source is committed.
+
+    Returns:
+        :class:`PrepareSummary` (also printed by the command line).
+
+    Raises:
+        ValueError: ``input_dir`` is not a folder, or ``output_dir`` holds a different config.
+    """
+    input_dir, output_dir = Path(input_dir), Path(output_dir)
+    if not input_dir.is_dir():
+        raise ValueError(f"{input_dir} is not a folder")
+    manifest = _open_manifest(output_dir, input_dir, config)
+    shutil.rmtree(output_dir / ".work", ignore_errors=True)  # leftovers of a killed run
+    paths, ignored = find_videos(input_dir, config.extensions)
+    sources = [p.relative_to(input_dir).as_posix() for p in paths]
+    ids = clip_ids(sources)
+    summary = PrepareSummary(ignored_files=ignored)
+    with LandmarkExtractor(_extractor_config(config)) as extractor:
+        for path, source in tqdm(
+            list(zip(paths, sources, strict=True)), desc="videos", disable=not config.progress
+        ):
+            if manifest.is_finished(source, output_dir):
+                summary.resumed.append(source)
+                continue
+            start, work_dir = time.perf_counter(), output_dir / ".work" / ids[source]
+            shutil.rmtree(work_dir, ignore_errors=True)
+            try:
+                entries = prepare_video(path, source, ids[source], work_dir, extractor, config)
+            except (ValueError, OSError, av.FFmpegError) as err:
+                entries = [_skipped(source, ids[source], str(err))]
+            _commit(output_dir, work_dir, manifest, source, entries)
+            summary.seconds[source] = time.perf_counter() - start
+            if on_source_done is not None:
+                on_source_done(source)
+    summary.prepared = [e["id"] for e in manifest.clips if e["status"] == PREPARED]
+    summary.skipped = [(e["id"], e["reason"]) for e in manifest.clips if e["status"] == SKIPPED]
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``python -m aniportrait_lib.data.prepare INPUT_DIR OUTPUT_DIR [options]``."""
+    defaults = PrepareConfig()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("input_dir", type=Path)
+    parser.add_argument("output_dir", type=Path)
+    parser.add_argument("--fps", type=float, default=defaults.fps)
+    parser.add_argument("--size", type=int, default=defaults.image_size, help="output side in pixels")
+    parser.add_argument("--crop-scale", type=float, default=defaults.crop.scale)
+    parser.add_argument("--stride", type=int, default=defaults.crop_detect_stride, help="first-pass stride")
+    parser.add_argument("--max-gap", type=int, default=defaults.max_gap_frames)
+    parser.add_argument("--min-frames", type=int, default=defaults.min_frames)
+    parser.add_argument("--held-out", type=float, default=defaults.held_out_fraction)
+    parser.add_argument("--tracking", action="store_true", help="MediaPipe VIDEO mode (faster, drifts)")
+    parser.add_argument("--workers", type=int, default=defaults.workers)
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    config = PrepareConfig(
+        fps=args.fps, image_size=args.size, crop=CropConfig(scale=args.crop_scale),
+        crop_detect_stride=args.stride, max_gap_frames=args.max_gap, min_frames=args.min_frames,
+        held_out_fraction=args.held_out, running_mode="video" if args.tracking else "image",
+        workers=args.workers, progress=not args.no_progress,
+    )  # fmt: skip
+    summary = prepare_dataset(args.input_dir, args.output_dir, config)
+    print(summary)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
