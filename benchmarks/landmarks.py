@@ -5,9 +5,10 @@ reference is absent, with a small random affine jitter per frame), writes it as 
 temporary folder, and times:
 
 (a) the official recipe: one MediaPipe IMAGE-mode ``detect`` per frame, one thread;
-(b) the kit's ``LandmarkExtractor.detect_video`` (VIDEO-mode tracking in blocks on 2 threads,
-    incl. the metric mesh ``lmks3d`` and the pose ``trans_mat`` per frame);
-(c) the same with ``video_running_mode="image"`` (per-frame detection, parallel).
+(b) the kit's ``LandmarkExtractor.detect_video`` with ``video_running_mode="video"`` (MediaPipe
+    tracking in blocks on 2 threads, incl. the metric mesh ``lmks3d`` and the pose per frame);
+(c) the same with ``video_running_mode="image"``, the kit's default (per-frame detection in
+    parallel: identical landmarks to (a)).
 
 Each with decoding excluded (frames already in memory) and included (from the mp4). Prints frames
 per second, the speed ratios and the max / mean landmark difference (pixels) against (a).

@@ -152,6 +152,13 @@ class MiniCorpus:
     def audio_path(self, clip_id: str) -> Path:
         return self.root / "audio" / f"{clip_id}.wav"
 
+    def audio(self, clip_id: str) -> tuple[np.ndarray, int]:
+        """The clip's speech: (float32 mono samples, 16000)."""
+        import soundfile as sf
+
+        samples, rate = sf.read(self.audio_path(clip_id), dtype="float32")
+        return samples, rate
+
     def truth(self, clip_id: str) -> ClipTruth:
         """The ground truth of one clip (arrays as in :class:`~aniportrait_lib.data.render.ClipTruth`)."""
         with np.load(self.root / "truth" / f"{clip_id}.npz") as data:
