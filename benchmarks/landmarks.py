@@ -36,8 +36,8 @@ from mediapipe.tasks.python import BaseOptions, vision
 
 from aniportrait_lib.landmarks.extract import ExtractorConfig, LandmarkExtractor
 from aniportrait_lib.landmarks.model_file import ensure_face_landmarker_model
-from aniportrait_lib.landmarks.video_frames import iter_video_rgb
 from aniportrait_lib.paths import shared_reference
+from aniportrait_lib.video_io import read_frames
 
 SIZE = 512
 
@@ -135,11 +135,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         video = Path(tmp) / "clip.mp4"
         iio.imwrite(video, clip, fps=fps, codec="libx264", quality=9, macro_block_size=16)
-        decoded = np.stack(list(iter_video_rgb(video)))
+        decoded = np.stack(list(read_frames(video)))
         n = len(decoded)
         print(f"{n} frames {SIZE}x{SIZE}; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
         t_a, p_a = best(lambda: official_image_mode(decoded, model))
-        t_a_dec, _ = best(lambda: official_image_mode(iter_video_rgb(video), model))
+        t_a_dec, _ = best(lambda: official_image_mode(read_frames(video), model))
         report("(a) official IMAGE mode per frame, decoding excluded", t_a, n)
         report("(a) official IMAGE mode per frame, decoding included", t_a_dec, n)
         for mode in ("video", "image"):

@@ -47,7 +47,8 @@ from aniportrait_lib.landmarks.face_geometry import estimate_face_geometry
 from aniportrait_lib.landmarks.image_input import ChannelOrder, read_image, to_rgb_uint8
 from aniportrait_lib.landmarks.model_file import ensure_face_landmarker_model
 from aniportrait_lib.landmarks.parallel_blocks import iter_blocks, map_blocks_in_order
-from aniportrait_lib.landmarks.video_frames import PrefetchingFrames, iter_video_rgb, probe_video
+from aniportrait_lib.landmarks.video_frames import PrefetchingFrames
+from aniportrait_lib.video_io import probe_video, read_frames
 
 logger = logging.getLogger(__name__)
 
@@ -247,7 +248,7 @@ class LandmarkExtractor:
         """
         if isinstance(source, (str, Path)):
             info = probe_video(source)
-            name, frames, order = str(source), iter_video_rgb(source), "rgb"
+            name, frames, order = str(source), read_frames(source), "rgb"
             fps = fps or info.fps
         else:
             name, frames, order, fps = "<frames>", source, channel_order, fps or 30.0

@@ -1,9 +1,8 @@
 """Decode video frames on a background thread, so decoding and landmark detection overlap.
 
-The kit's shared ``video_io.py`` is written elsewhere; until it lands, this module is the landmarks
-stage's single way of reading videos (PyAV). :class:`PrefetchingFrames` runs any frame iterator on
-a worker thread with a bounded queue: PyAV decodes and MediaPipe detects with the GIL released, so
-the two CPU cores work at the same time.
+Reading itself is :mod:`aniportrait_lib.video_io`'s job; :class:`PrefetchingFrames` runs any frame
+iterator on a worker thread with a bounded queue: PyAV decodes and MediaPipe detects with the GIL
+released, so the two CPU cores work at the same time.
 """
 
 from __future__ import annotations
@@ -11,51 +10,8 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
-import av
 import numpy as np
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """Stream facts needed for timestamps: frames per second and (W, H) in pixels."""
-
-    fps: float
-    size: tuple[int, int]
-
-
-def probe_video(path: str | Path) -> VideoInfo:
-    """Frames per second and size of the first video stream; ``ValueError`` if unreadable."""
-    path = Path(path)
-    if not path.is_file() or path.stat().st_size == 0:
-        raise ValueError(f"{path}: missing or empty video file")
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise ValueError(f"{path}: no video stream")
-            stream = container.streams.video[0]
-            rate = stream.average_rate or stream.guessed_rate
-            return VideoInfo(float(rate) if rate else 25.0, (stream.width, stream.height))
-    except av.error.FFmpegError as error:
-        raise ValueError(f"{path}: cannot open video: {error}") from error
-
-
-def iter_video_rgb(path: str | Path) -> Iterator[np.ndarray]:
-    """Yield the frames of the first video stream as (H, W, 3) uint8 RGB arrays.
-
-    Raises ``ValueError`` naming the file and frame index if decoding fails.
-    """
-    index = 0
-    try:
-        with av.open(str(path)) as container:
-            for frame in container.decode(video=0):
-                yield frame.to_ndarray(format="rgb24")
-                index += 1
-    except av.error.FFmpegError as error:
-        raise ValueError(f"{path}: decoding failed at frame {index}: {error}") from error
-
 
 _DONE = object()
 

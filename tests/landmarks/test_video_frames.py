@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import imageio.v3 as iio
-import numpy as np
 import pytest
 
 from aniportrait_lib.landmarks.parallel_blocks import iter_blocks, map_blocks_in_order
-from aniportrait_lib.landmarks.video_frames import PrefetchingFrames, iter_video_rgb, probe_video
+from aniportrait_lib.landmarks.video_frames import PrefetchingFrames
 
 
 def test_iter_blocks_covers_everything_in_order():
@@ -48,15 +46,3 @@ def test_prefetching_reraises_source_errors():
         for item in prefetched:
             seen.append(item)
     assert seen == [1, 2]
-
-
-def test_decode_written_video(tmp_path):
-    frames = np.zeros((5, 64, 96, 3), np.uint8)
-    frames[:, :, :, 0] = np.arange(5)[:, None, None] * 50
-    path = tmp_path / "ramp.mp4"
-    iio.imwrite(path, frames, fps=12, codec="libx264", macro_block_size=16)
-    info = probe_video(path)
-    assert info.size == (96, 64) and info.fps == pytest.approx(12)
-    decoded = np.stack(list(iter_video_rgb(path)))
-    assert decoded.shape == (5, 64, 96, 3)
-    assert np.abs(decoded[:, 32, 48, 0].astype(int) - frames[:, 32, 48, 0]).max() < 12
