@@ -1,1 +1,47 @@
-"""models stage of the kit."""
+"""Lmk2Video networks (AniPortrait §3.2), assembled from stock diffusers / transformers classes.
+
+=======================  ==========================================================================
+module                   what it holds
+=======================  ==========================================================================
+``pose_guider``          three pose guiders behind one interface (AnimateAnyone; AniPortrait as
+                         released; AniPortrait as the paper describes it) + pose-image conversion
+``unets``                reference UNet (``UNet2DConditionModel`` without output head) and denoising
+                         UNet (``UNetMotionModel`` with per-frame motion GroupNorm)
+``pose_injection``       forward hooks adding pose features after ``conv_in`` / each down block
+``reference_attention``  ``attn1`` processors: writer (records), reader (attends to the bank), pairing
+``scheduler``            DDIM as the official inference / training configure it
+``image_models``         VAE and CLIP image encoder builders (configs as facts, local folders only)
+``components``           everything together, filled from official-format weight files
+=======================  ==========================================================================
+"""
+
+from .pose_guider import (
+    MultiScalePoseGuider,
+    MultiScalePoseGuiderConfig,
+    PoseGuiderBase,
+    SingleScalePoseGuider,
+    SingleScalePoseGuiderConfig,
+    pose_images_to_tensor,
+)
+from .pose_injection import PoseInjector
+from .reference_attention import ReferenceAttention, pair_reference_blocks
+from .scheduler import DDIMConfig, build_scheduler
+from .unets import SD15_UNET_CONFIG, MotionModuleConfig, build_denoising_unet, build_reference_unet
+
+__all__ = [
+    "SD15_UNET_CONFIG",
+    "DDIMConfig",
+    "MotionModuleConfig",
+    "MultiScalePoseGuider",
+    "MultiScalePoseGuiderConfig",
+    "PoseGuiderBase",
+    "PoseInjector",
+    "ReferenceAttention",
+    "SingleScalePoseGuider",
+    "SingleScalePoseGuiderConfig",
+    "build_denoising_unet",
+    "build_reference_unet",
+    "build_scheduler",
+    "pair_reference_blocks",
+    "pose_images_to_tensor",
+]
