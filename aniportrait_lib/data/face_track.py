@@ -1,8 +1,9 @@
-"""Where the face is in a clip: one stable square crop, and what to do with frames without a face.
+"""One clip over time: a fixed frame rate, one stable square crop, and frames without a face.
 
-Dataset preparation (:mod:`aniportrait_lib.data.prepare`) needs two decisions that the official
-repository leaves to the user (spec §1.4: its ``preprocess_dataset.py`` starts from frames that are
-"already extracted/cropped"):
+Dataset preparation (:mod:`aniportrait_lib.data.prepare`) re-times every video to the dataset
+frame rate (30 fps) by nearest timestamp (:func:`resample_frames`) and then needs two decisions
+that the official repository leaves to the user (spec §1.4: its ``preprocess_dataset.py`` starts
+from frames that are "already extracted/cropped"):
 
 1. **The crop.** Training frames show the head and some shoulders, and the camera must not move
    with the face (a moving crop would teach the model a fake head motion). From landmarks on the
@@ -12,8 +13,9 @@ repository leaves to the user (spec §1.4: its ``preprocess_dataset.py`` starts 
        side   = scale · h  +  max(range of centre x, range of centre y)
        centre = middle of the centre's range, moved down by shift_down · h
 
-   so every frame keeps at least ``(scale - 1) / 2 · h`` of margin around the face. The box is
-   shifted back inside the frame when it fits, otherwise padded (:func:`crop_frame`).
+   so in every frame the face keeps at least ``((scale − 1) / 2 − shift_down) · h`` of margin
+   (0.35 h with the defaults; more below the chin). The box is shifted back inside the frame when
+   it fits, otherwise padded (:func:`crop_frame`).
 
 2. **Frames without a face.** :func:`split_segments` cuts a clip at gaps longer than
    ``max_gap`` frames and :func:`interpolate_gaps` fills the shorter gaps inside a segment
@@ -24,7 +26,10 @@ All positions are in pixels of the frame the landmarks came from unless said oth
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Literal
 
 import cv2
@@ -77,6 +82,30 @@ class Segment:
 
     def __len__(self) -> int:
         return self.stop - self.start
+
+
+def resample_frames(
+    frames: Iterable[np.ndarray], source_fps: float, fps: float
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Re-time a constant-rate stream to ``fps`` by nearest timestamp; yields (source index, frame).
+
+    Output frame j (time j / fps) shows source frame ``round(j · source_fps / fps)`` (ties go to the
+    earlier frame), so 15 → 30 fps doubles every frame and 60 → 30 keeps every other one. A source
+    of N frames gives ``ceil(N · fps / source_fps)`` frames (same duration); lazy, one frame held.
+    """
+    if source_fps <= 0 or fps <= 0:
+        raise ValueError(f"frame rates must be positive, got {source_fps} → {fps}")
+    ratio = Fraction(source_fps).limit_denominator(1001) / Fraction(fps).limit_denominator(1001)
+    j, last = 0, None
+    for index, frame in enumerate(frames):
+        while math.ceil(j * ratio - Fraction(1, 2)) <= index:
+            yield index, frame
+            j += 1
+        last = (index, frame)
+    if last is not None:
+        while j < (last[0] + 1) / ratio:  # tail: keep the source's duration
+            yield last
+            j += 1
 
 
 def face_boxes(lmks: np.ndarray, found: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray:

@@ -30,6 +30,7 @@ import dataclasses
 import hashlib
 import json
 import re
+import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,8 @@ from aniportrait_lib.landmarks.drawing import draw_landmarks
 
 MANIFEST_NAME = "manifest.json"
 CLIPS_DIR = "clips"
+WORK_DIR = ".work"
+"""Where the video in progress is written before its folders are renamed into ``clips/``."""
 FRAMES_NAME, LANDMARKS_NAME, AUDIO_NAME = "frames.mp4", "landmarks.npz", "audio.wav"
 FORMAT = "aniportrait-prepared/1"
 """Version tag written in every manifest; readers refuse other versions."""
@@ -81,12 +84,21 @@ def pose_images(clip: ClipLandmarks, indices: Sequence[int] | None = None, size:
     return np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)
 
 
-def find_videos(input_dir: Path, extensions: Iterable[str]) -> tuple[list[Path], int]:
-    """Video files under ``input_dir`` (recursive, hidden entries skipped), sorted; + count of others."""
+def find_videos(
+    input_dir: Path, extensions: Iterable[str], exclude: Path | None = None
+) -> tuple[list[Path], int]:
+    """Video files under ``input_dir``, sorted, and the number of other files.
+
+    The search is recursive; hidden files and folders are skipped, and so is ``exclude`` (the
+    output folder, when it lies inside the input folder).
+    """
     suffixes = {ext.lower() for ext in extensions}
+    excluded = exclude.resolve() if exclude is not None else None
     videos, ignored = [], 0
     for path in sorted(input_dir.rglob("*")):
         if any(part.startswith(".") for part in path.relative_to(input_dir).parts) or not path.is_file():
+            continue
+        if excluded is not None and path.resolve().is_relative_to(excluded):
             continue
         if path.suffix.lower() in suffixes:
             videos.append(path)
@@ -115,7 +127,7 @@ def clip_ids(relative_paths: list[str]) -> dict[str, str]:
 
 
 def split_of(clip_id: str, held_out_fraction: float, salt: str) -> str:
-    """ "held_out" for a deterministic ``held_out_fraction`` of ids, else "train".
+    """Put a deterministic ``held_out_fraction`` of ids in "held_out", the others in "train".
 
     The id and ``salt`` are hashed (SHA-1) to a number in [0, 1): the split of a clip never depends on
     which other clips exist, and all parts of one source share their source's split (no leakage).
@@ -139,7 +151,11 @@ def write_audio(path: Path, samples: np.ndarray, rate: int) -> None:
 
 
 def copy_frames(source: Path, dest: Path, start: int, stop: int, fps: float, crf: int) -> int:
-    """Re-encode frames ``[start, stop)`` of ``source`` into ``dest`` (H.264); returns the count."""
+    """Re-encode frames ``[start, stop)`` of ``source`` into ``dest`` (H.264); returns the count.
+
+    Used for the parts of a split clip (a second lossy encode at the same CRF; an unsplit clip keeps
+    its first and only encode).
+    """
     from aniportrait_lib.video_io import VideoWriter, read_frames
 
     with VideoWriter(dest, fps, crf=crf) as writer:
@@ -168,7 +184,7 @@ class Manifest:
     ("prepared" | "skipped") and, when skipped, ``reason``; prepared ones also ``fps``,
     ``n_frames``, ``duration`` (s), ``crop_box`` ([x0, y0, x1, y1] source pixels), ``image_size``,
     ``has_audio``, ``split`` ("train" | "held_out"), ``segment`` ([start, stop) in the resampled
-    source timeline) and ``n_interpolated``.
+    source timeline of ``track_frames`` frames) and ``n_interpolated``.
     """
 
     config: dict[str, Any]
@@ -184,7 +200,7 @@ class Manifest:
         except json.JSONDecodeError as err:
             raise ValueError(f"{path} is not valid JSON: {err}") from err
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-            raise ValueError(f"{path} is not a {FORMAT} manifest")
+            raise ValueError(f"{path} is not the manifest of a prepared dataset (format {FORMAT})")
         return cls(payload["config"], payload["clips"], payload.get("input_dir", ""))
 
     def save(self, path: str | Path) -> None:
@@ -193,19 +209,70 @@ class Manifest:
             path, {"format": FORMAT, "input_dir": self.input_dir, "config": self.config, "clips": self.clips}
         )
 
+    @classmethod
+    def open(
+        cls, root: Path, config: dict[str, Any], input_dir: Path, ignore: Sequence[str] = ()
+    ) -> Manifest:
+        """The manifest of ``root`` if there is one (its config must equal ``config`` except for
+        the ``ignore`` keys), else a new empty one. ``config`` is the JSON form (as stored).
+
+        Raises:
+            ValueError: the stored config differs (names the differing fields), or the file is broken.
+        """
+        path = root / MANIFEST_NAME
+        if not path.exists():
+            return cls(config, [], str(input_dir.resolve()))
+        manifest = cls.load(path)
+        wanted = {k: v for k, v in config.items() if k not in ignore}
+        stored = {k: v for k, v in manifest.config.items() if k not in ignore}
+        changed = sorted(k for k in set(wanted) | set(stored) if wanted.get(k) != stored.get(k))
+        if changed:
+            raise ValueError(
+                f"{path} was made with a different config ({', '.join(changed)}); "
+                "use a new output folder or the same options to resume"
+            )
+        return manifest
+
+    def commit(self, root: Path, work_dir: Path, source: str, entries: list[dict[str, Any]]) -> None:
+        """Move a source's finished part folders from ``work_dir`` into ``root/clips/`` and rewrite
+        the manifest atomically: the moment the source counts as done. A kill before the manifest
+        is written only costs redoing this source (its old folders are replaced then).
+        """
+        taken = {entry["id"]: entry["source"] for entry in self.clips if entry["source"] != source}
+        for i, entry in enumerate(entries):  # e.g. "x_part0.mp4" against part 0 of "x.mp4"
+            if entry["id"] in taken:
+                reason = f"clip id {entry['id']} is already used by {taken[entry['id']]}; rename one file"
+                entries[i] = {"id": entry["id"], "source": source, "status": SKIPPED, "reason": reason}
+        for entry in self.entries_for(source) + entries:
+            if entry["id"] not in taken:
+                shutil.rmtree(root / CLIPS_DIR / entry["id"], ignore_errors=True)
+        for entry in entries:
+            if entry["status"] == PREPARED:
+                (root / CLIPS_DIR).mkdir(parents=True, exist_ok=True)
+                (work_dir / entry["id"]).rename(root / CLIPS_DIR / entry["id"])
+        self.replace_source(source, entries)
+        self.save(root / MANIFEST_NAME)
+        shutil.rmtree(work_dir, ignore_errors=True)
+
     def entries_for(self, source: str) -> list[dict[str, Any]]:
         """The clip entries made from one source video (relative path)."""
         return [entry for entry in self.clips if entry["source"] == source]
 
-    def is_finished(self, source: str, root: Path) -> bool:
-        """True when ``source`` has entries and every prepared one has all its files in ``root``."""
+    def is_finished(self, source: str, root: Path, count_skipped: bool = True) -> bool:
+        """True when ``source`` has entries and every prepared one has all its files in ``root``.
+
+        With ``count_skipped=False`` a source whose only entry is a skip is not finished.
+        """
         entries = self.entries_for(source)
+        if not count_skipped and all(entry["status"] == SKIPPED for entry in entries):
+            return False
         prepared = [entry for entry in entries if entry["status"] == PREPARED]
         return bool(entries) and all(p.is_file() for entry in prepared for p in clip_files(root, entry))
 
     def replace_source(self, source: str, entries: list[dict[str, Any]]) -> None:
-        """Drop the old entries of ``source`` and append ``entries``."""
-        self.clips = [entry for entry in self.clips if entry["source"] != source] + entries
+        """Put ``entries`` in place of the old entries of ``source`` (clips stay sorted by source)."""
+        kept = [entry for entry in self.clips if entry["source"] != source]
+        self.clips = sorted(kept + entries, key=lambda entry: entry["source"])  # stable: parts keep order
 
 
 class PreparedDataset:

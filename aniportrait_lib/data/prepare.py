@@ -5,7 +5,8 @@ the step before, for VFHQ, CelebV-HQ, HDTF or your own clips (any container PyAV
 folders allowed). Per source video:
 
 1. **probe** the file (corrupt / empty / non-video files are skipped with the reason);
-2. **resample** to ``fps`` (default 30, official) by nearest timestamp (:func:`resample_frames`);
+2. **resample** to ``fps`` (default 30, official) by nearest timestamp
+   (:func:`~aniportrait_lib.data.face_track.resample_frames`);
 3. **first pass**: landmarks on every ``crop_detect_stride``-th full frame → one stable square crop
    (:func:`~aniportrait_lib.data.face_track.stable_crop_box`);
 4. **second pass**: crop + resize every frame to ``image_size`` (written to H.264 while MediaPipe
@@ -32,9 +33,8 @@ import json
 import math
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,25 +43,15 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from aniportrait_lib.audio.features import AudioFeatureConfig, load_waveform
-from aniportrait_lib.data.face_track import (
-    LANDMARK_KEYS,
-    CropBox,
-    CropConfig,
-    Segment,
-    crop_frame,
-    face_boxes,
-    interpolate_gaps,
-    split_segments,
-    stable_crop_box,
-)
+from aniportrait_lib.data import face_track
+from aniportrait_lib.data.face_track import CropBox, CropConfig, Segment, resample_frames
 from aniportrait_lib.data.manifest import (
     AUDIO_NAME,
-    CLIPS_DIR,
     FRAMES_NAME,
     LANDMARKS_NAME,
-    MANIFEST_NAME,
     PREPARED,
     SKIPPED,
+    WORK_DIR,
     ClipLandmarks,
     Manifest,
     clip_ids,
@@ -75,6 +65,7 @@ from aniportrait_lib.landmarks.extract import ExtractorConfig, LandmarkExtractor
 from aniportrait_lib.video_io import VideoInfo, VideoWriter, probe_video, read_frames
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".flv", ".mpg", ".mpeg", ".ts", ".wmv")
+"""Suffixes searched by default (FFmpeg reads all of them); annotation files next to them are ignored."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +102,21 @@ class PrepareConfig:
     progress: bool = True
     """Show tqdm progress bars (overall and per clip)."""
 
+    def __post_init__(self) -> None:
+        size_ok = self.image_size >= 64 and self.image_size % 2 == 0
+        checks = {
+            "fps > 0": self.fps > 0,
+            "image_size even and >= 64 (H.264 4:2:0, MediaPipe minimum)": size_ok,
+            "crop_detect_stride >= 1": self.crop_detect_stride >= 1,
+            "max_gap_frames >= 0": self.max_gap_frames >= 0,
+            "min_frames >= 1": self.min_frames >= 1,
+            "0 <= held_out_fraction <= 1": 0 <= self.held_out_fraction <= 1,
+            "crop.scale > 0": self.crop.scale > 0,
+        }
+        failed = [rule for rule, ok in checks.items() if not ok]
+        if failed:
+            raise ValueError(f"invalid PrepareConfig: need {'; '.join(failed)} (got {self})")
+
 
 RESUME_IGNORES = ("workers", "progress")
 """Config fields that may differ between a run and its resumption (they do not change outputs)."""
@@ -136,33 +142,12 @@ class PrepareSummary:
         lines += [f"  skipped {clip_id}: {reason}" for clip_id, reason in self.skipped]
         if self.resumed:
             lines.append(f"  {len(self.resumed)} source(s) were already done and kept")
+        if self.seconds:
+            total = sum(self.seconds.values())
+            lines.append(f"  {len(self.seconds)} source(s) processed in {total:.1f} s")
         if self.ignored_files:
             lines.append(f"  {self.ignored_files} file(s) without a video suffix ignored")
         return "\n".join(lines)
-
-
-def resample_frames(
-    frames: Iterable[np.ndarray], source_fps: float, fps: float
-) -> Iterator[tuple[int, np.ndarray]]:
-    """Re-time a constant-rate stream to ``fps`` by nearest timestamp; yields (source index, frame).
-
-    Output frame j (time j / fps) shows source frame ``round(j · source_fps / fps)`` (ties go to the
-    earlier frame), so 15 → 30 fps doubles every frame and 60 → 30 keeps every other one. A source
-    of N frames gives ``ceil(N · fps / source_fps)`` frames (same duration); lazy, one frame held.
-    """
-    if source_fps <= 0 or fps <= 0:
-        raise ValueError(f"frame rates must be positive, got {source_fps} → {fps}")
-    ratio = Fraction(source_fps).limit_denominator(1001) / Fraction(fps).limit_denominator(1001)
-    j, last = 0, None
-    for index, frame in enumerate(frames):
-        while math.ceil(j * ratio - Fraction(1, 2)) <= index:
-            yield index, frame
-            j += 1
-        last = (index, frame)
-    if last is not None:
-        while j < (last[0] + 1) / ratio:  # tail: keep the source's duration
-            yield last
-            j += 1
 
 
 @dataclass(frozen=True)
@@ -182,18 +167,15 @@ class SourceClip:
     """(T,) int64 source frame index of each resampled frame."""
 
 
-def _extractor_config(config: PrepareConfig) -> ExtractorConfig:
-    return ExtractorConfig(video_running_mode=config.running_mode, workers=config.workers)
-
-
 def _first_pass(path: Path, fps: float, extractor: LandmarkExtractor, config: PrepareConfig) -> CropBox:
     """Landmarks on every ``crop_detect_stride``-th resampled full frame → the clip's crop box."""
     stride = config.crop_detect_stride
-    sampled = (frame for j, (_, frame) in enumerate(resample_frames(read_frames(path), fps, config.fps))
-               if j % stride == 0)  # fmt: skip
+    frames = resample_frames(read_frames(path), fps, config.fps)
+    sampled = (frame for j, (_, frame) in enumerate(frames) if j % stride == 0)
     found = extractor.detect_video(sampled, fps=config.fps / stride, channel_order="rgb")
-    boxes = face_boxes(found.lmks, found.found, found.image_size)
-    return stable_crop_box(boxes, found.image_size, config.crop, where=str(path))
+    boxes = face_track.face_boxes(found.lmks, found.found, found.image_size)
+    where = f"{path} ({len(found.found)} frames checked, one in {stride})"
+    return face_track.stable_crop_box(boxes, found.image_size, config.crop, where=where)
 
 
 def _second_pass(
@@ -211,7 +193,7 @@ def _second_pass(
 
         def cropped() -> Iterator[np.ndarray]:
             for index, frame in resample_frames(read_frames(path), source_fps, config.fps):
-                out = crop_frame(frame, box, config.image_size, config.crop.pad_mode)
+                out = face_track.crop_frame(frame, box, config.image_size, config.crop.pad_mode)
                 writer.write(out)
                 source_index.append(index)
                 bar.update()
@@ -241,16 +223,8 @@ def prepare_video(
     work_dir.mkdir(parents=True, exist_ok=True)
     track_mp4 = work_dir / "track.mp4"
     landmarks, source_frames = _second_pass(path, info.fps, box, track_mp4, extractor, config, total)
-    clip = SourceClip(
-        path,
-        source,
-        clip_id,
-        split_of(clip_id, config.held_out_fraction, config.split_salt),
-        box,
-        info,
-        track_mp4,
-        source_frames,
-    )
+    split = split_of(clip_id, config.held_out_fraction, config.split_salt)
+    clip = SourceClip(path, source, clip_id, split, box, info, track_mp4, source_frames)
     return write_parts(clip, landmarks, work_dir, config)
 
 
@@ -271,8 +245,8 @@ def _write_part(
     """Write one part's landmarks, frames and audio into ``folder``; returns its manifest entry."""
     folder.mkdir(parents=True)
     cut = slice(segment.start, segment.stop)
-    arrays, interpolated = interpolate_gaps(
-        {key: getattr(landmarks, key)[cut] for key in LANDMARK_KEYS}, landmarks.found[cut]
+    arrays, interpolated = face_track.interpolate_gaps(
+        {key: getattr(landmarks, key)[cut] for key in face_track.LANDMARK_KEYS}, landmarks.found[cut]
     )
     found, source_frames = landmarks.found[cut], clip.source_frames[cut]
     write_landmarks(folder / LANDMARKS_NAME, ClipLandmarks(**arrays, found=found, interpolated=interpolated,
@@ -307,7 +281,7 @@ def write_parts(
     Raises:
         ValueError: no cropped frame has a face.
     """
-    segments = split_segments(landmarks.found, config.max_gap_frames)
+    segments = face_track.split_segments(landmarks.found, config.max_gap_frames)
     if not segments:
         raise ValueError(f"no face found in any of the {len(landmarks.found)} cropped frames of {clip.path}")
     audio = _load_audio(clip, config)
@@ -321,8 +295,9 @@ def write_parts(
             f"frames {segment.start}-{segment.stop - 1} of {clip.path} ({len(segment)} frames) "
             f"are fewer than min_frames={config.min_frames}"
         )
-        entry = _skipped(clip.source, part_id, reason)
-        entries.append(entry | {"segment": [segment.start, segment.stop]})
+        entries.append(_skipped(clip.source, part_id, reason) | {"segment": [segment.start, segment.stop]})
+    for entry in entries:  # frames outside every segment (no face at the ends) stay accountable
+        entry["track_frames"] = len(landmarks.found)
     return entries
 
 
@@ -330,44 +305,12 @@ def _skipped(source: str, clip_id: str, reason: str) -> dict[str, Any]:
     return {"id": clip_id, "source": source, "status": SKIPPED, "reason": reason}
 
 
-def _commit(output_dir: Path, work_dir: Path, manifest: Manifest, source: str, entries: list[dict]) -> None:
-    """Move finished part folders into ``clips/`` and rewrite the manifest (the point of no return)."""
-    for old in manifest.entries_for(source):
-        shutil.rmtree(output_dir / CLIPS_DIR / old["id"], ignore_errors=True)
-    for entry in entries:
-        if entry["status"] == PREPARED:
-            dest = output_dir / CLIPS_DIR / entry["id"]
-            shutil.rmtree(dest, ignore_errors=True)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            (work_dir / entry["id"]).rename(dest)
-    manifest.replace_source(source, entries)
-    manifest.save(output_dir / MANIFEST_NAME)
-    shutil.rmtree(work_dir, ignore_errors=True)
-
-
-def _open_manifest(output_dir: Path, input_dir: Path, config: PrepareConfig) -> Manifest:
-    """The existing manifest (checked against ``config``) or a new empty one."""
-    resolved = json.loads(json.dumps(dataclasses.asdict(config), default=str))  # as stored: tuples → lists
-    path = output_dir / MANIFEST_NAME
-    if not path.exists():
-        return Manifest(resolved, [], str(input_dir))
-    manifest = Manifest.load(path)
-    wanted = {k: v for k, v in resolved.items() if k not in RESUME_IGNORES}
-    stored = {k: v for k, v in manifest.config.items() if k not in RESUME_IGNORES}
-    changed = sorted(k for k in set(wanted) | set(stored) if wanted.get(k) != stored.get(k))
-    if changed:
-        raise ValueError(
-            f"{path} was made with a different config ({', '.join(changed)}); "
-            "use a new output folder or the same options to resume"
-        )
-    return manifest
-
-
 def prepare_dataset(
     input_dir: str | Path,
     output_dir: str | Path,
     config: PrepareConfig = PrepareConfig(),
     on_source_done: Callable[[str], None] | None = None,
+    retry_skipped: bool = False,
 ) -> PrepareSummary:
     """Prepare every video under ``input_dir`` into ``output_dir`` (resumable; see module docstring).
 
@@ -376,6 +319,8 @@ def prepare_dataset(
         output_dir: dataset folder (created); an existing one is resumed if its config matches.
         config: options; defaults follow the official data (30 fps, 512², ≥ 30 frames).
         on_source_done: called with the source's relative path after each source is committed.
+        retry_skipped: also redo sources that an earlier run skipped (e.g. after fixing a file);
+            by default a recorded skip counts as finished.
 
     Returns:
         :class:`PrepareSummary` (also printed by the command line).
@@ -386,29 +331,33 @@ def prepare_dataset(
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if not input_dir.is_dir():
         raise ValueError(f"{input_dir} is not a folder")
-    manifest = _open_manifest(output_dir, input_dir, config)
-    shutil.rmtree(output_dir / ".work", ignore_errors=True)  # leftovers of a killed run
-    paths, ignored = find_videos(input_dir, config.extensions)
+    resolved = json.loads(json.dumps(dataclasses.asdict(config), default=str))  # as stored: tuples → lists
+    manifest = Manifest.open(output_dir, resolved, input_dir, ignore=RESUME_IGNORES)
+    shutil.rmtree(output_dir / WORK_DIR, ignore_errors=True)  # leftovers of a killed run
+    paths, ignored = find_videos(input_dir, config.extensions, exclude=output_dir)
     sources = [p.relative_to(input_dir).as_posix() for p in paths]
     ids = clip_ids(sources)
     summary = PrepareSummary(ignored_files=ignored)
-    with LandmarkExtractor(_extractor_config(config)) as extractor:
+    extractor_config = ExtractorConfig(video_running_mode=config.running_mode, workers=config.workers)
+    with LandmarkExtractor(extractor_config) as extractor:
         for path, source in tqdm(
             list(zip(paths, sources, strict=True)), desc="videos", disable=not config.progress
         ):
-            if manifest.is_finished(source, output_dir):
+            if manifest.is_finished(source, output_dir, count_skipped=not retry_skipped):
                 summary.resumed.append(source)
                 continue
-            start, work_dir = time.perf_counter(), output_dir / ".work" / ids[source]
+            start, work_dir = time.perf_counter(), output_dir / WORK_DIR / ids[source]
             shutil.rmtree(work_dir, ignore_errors=True)
             try:
                 entries = prepare_video(path, source, ids[source], work_dir, extractor, config)
             except (ValueError, OSError, av.FFmpegError) as err:
                 entries = [_skipped(source, ids[source], str(err))]
-            _commit(output_dir, work_dir, manifest, source, entries)
+            manifest.commit(output_dir, work_dir, source, entries)
             summary.seconds[source] = time.perf_counter() - start
             if on_source_done is not None:
                 on_source_done(source)
+    if (output_dir / WORK_DIR).is_dir() and not any((output_dir / WORK_DIR).iterdir()):
+        (output_dir / WORK_DIR).rmdir()
     summary.prepared = [e["id"] for e in manifest.clips if e["status"] == PREPARED]
     summary.skipped = [(e["id"], e["reason"]) for e in manifest.clips if e["status"] == SKIPPED]
     return summary
@@ -417,19 +366,25 @@ def prepare_dataset(
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``python -m aniportrait_lib.data.prepare INPUT_DIR OUTPUT_DIR [options]``."""
     defaults = PrepareConfig()
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("input_dir", type=Path)
-    parser.add_argument("output_dir", type=Path)
-    parser.add_argument("--fps", type=float, default=defaults.fps)
-    parser.add_argument("--size", type=int, default=defaults.image_size, help="output side in pixels")
-    parser.add_argument("--crop-scale", type=float, default=defaults.crop.scale)
-    parser.add_argument("--stride", type=int, default=defaults.crop_detect_stride, help="first-pass stride")
-    parser.add_argument("--max-gap", type=int, default=defaults.max_gap_frames)
-    parser.add_argument("--min-frames", type=int, default=defaults.min_frames)
-    parser.add_argument("--held-out", type=float, default=defaults.held_out_fraction)
-    parser.add_argument("--tracking", action="store_true", help="MediaPipe VIDEO mode (faster, drifts)")
-    parser.add_argument("--workers", type=int, default=defaults.workers)
-    parser.add_argument("--no-progress", action="store_true")
+    parser = argparse.ArgumentParser(
+        prog="python -m aniportrait_lib.data.prepare",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add = parser.add_argument
+    add("input_dir", type=Path, help="folder of videos (searched recursively)")
+    add("output_dir", type=Path, help="prepared dataset; an existing one is resumed")
+    add("--fps", type=float, default=defaults.fps, help="output frame rate")
+    add("--size", type=int, default=defaults.image_size, help="output side in pixels")
+    add("--crop-scale", type=float, default=defaults.crop.scale, help="crop side / face height")
+    add("--stride", type=int, default=defaults.crop_detect_stride, help="first-pass frame stride")
+    add("--max-gap", type=int, default=defaults.max_gap_frames, help="longest interpolated gap (frames)")
+    add("--min-frames", type=int, default=defaults.min_frames, help="shortest clip kept")
+    add("--held-out", type=float, default=defaults.held_out_fraction, help="held-out share of videos")
+    add("--tracking", action="store_true", help="MediaPipe VIDEO mode (faster, drifts a few px)")
+    add("--workers", type=int, default=defaults.workers, help="landmark threads")
+    add("--no-progress", action="store_true", help="hide the progress bars")
+    add("--retry-skipped", action="store_true", help="redo sources skipped by an earlier run")
     args = parser.parse_args(argv)
     config = PrepareConfig(
         fps=args.fps, image_size=args.size, crop=CropConfig(scale=args.crop_scale),
@@ -437,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
         held_out_fraction=args.held_out, running_mode="video" if args.tracking else "image",
         workers=args.workers, progress=not args.no_progress,
     )  # fmt: skip
-    summary = prepare_dataset(args.input_dir, args.output_dir, config)
+    summary = prepare_dataset(args.input_dir, args.output_dir, config, retry_skipped=args.retry_skipped)
     print(summary)
     return 0
 
