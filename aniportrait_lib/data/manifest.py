@@ -127,13 +127,13 @@ def clip_ids(relative_paths: list[str]) -> dict[str, str]:
 
 
 def split_of(clip_id: str, held_out_fraction: float, salt: str) -> str:
-    """Put a deterministic ``held_out_fraction`` of ids in "held_out", the others in "train".
+    """Put a deterministic ``held_out_fraction`` of ids in "heldout", the others in "train".
 
     The id and ``salt`` are hashed (SHA-1) to a number in [0, 1): the split of a clip never depends on
     which other clips exist, and all parts of one source share their source's split (no leakage).
     """
     digest = hashlib.sha1(f"{salt}/{clip_id}".encode()).digest()
-    return "held_out" if int.from_bytes(digest[:8], "big") / 2**64 < held_out_fraction else "train"
+    return "heldout" if int.from_bytes(digest[:8], "big") / 2**64 < held_out_fraction else "train"
 
 
 def write_landmarks(path: Path, landmarks: ClipLandmarks) -> None:
@@ -183,7 +183,7 @@ class Manifest:
     Every clip dict has ``id``, ``source`` (path relative to the input folder), ``status``
     ("prepared" | "skipped") and, when skipped, ``reason``; prepared ones also ``fps``,
     ``n_frames``, ``duration`` (s), ``crop_box`` ([x0, y0, x1, y1] source pixels), ``image_size``,
-    ``has_audio``, ``split`` ("train" | "held_out"), ``segment`` ([start, stop) in the resampled
+    ``has_audio``, ``split`` ("train" | "heldout"), ``segment`` ([start, stop) in the resampled
     source timeline of ``track_frames`` frames) and ``n_interpolated``.
     """
 
@@ -302,7 +302,7 @@ class PreparedDataset:
         return [entry for entry in self.manifest.clips if entry["status"] == SKIPPED]
 
     def split(self, name: str) -> list[dict[str, Any]]:
-        """Prepared clips of one split ("train" or "held_out")."""
+        """Prepared clips of one split ("train" or "heldout")."""
         return [entry for entry in self.clips if entry["split"] == name]
 
     def clip(self, clip_id: str) -> dict[str, Any]:

@@ -87,7 +87,7 @@ class PrepareConfig:
     audio_sample_rate: int = 16000
     """Hz of ``audio.wav`` (wav2vec2-base-960h input rate, spec §2.1)."""
     held_out_fraction: float = 0.05
-    """Share of source videos put in the "held_out" split, by a hash of the clip id (kit choice)."""
+    """Share of source videos put in the "heldout" split, by a hash of the clip id (kit choice)."""
     split_salt: str = "aniportrait"
     """Mixed into that hash; change it to draw a different (still deterministic) held-out set."""
     running_mode: Literal["image", "video"] = "image"

@@ -46,6 +46,7 @@ from aniportrait_lib.landmarks.canonical_face import load_canonical_face
 from aniportrait_lib.landmarks.face_geometry import estimate_face_geometry
 from aniportrait_lib.landmarks.image_input import ChannelOrder, read_image, to_rgb_uint8
 from aniportrait_lib.landmarks.model_file import ensure_face_landmarker_model
+from aniportrait_lib.landmarks.native_log import silence_native_stderr
 from aniportrait_lib.landmarks.parallel_blocks import iter_blocks, map_blocks_in_order
 from aniportrait_lib.landmarks.video_frames import PrefetchingFrames
 from aniportrait_lib.video_io import probe_video, read_frames
@@ -183,7 +184,8 @@ class LandmarkExtractor:
             output_face_blendshapes=True,
             output_facial_transformation_matrixes=True,
         )
-        return vision.FaceLandmarker.create_from_options(options)
+        with silence_native_stderr():  # MediaPipe's graph logs informational lines on creation
+            return vision.FaceLandmarker.create_from_options(options)
 
     def _to_face(self, result: vision.FaceLandmarkerResult, size: tuple[int, int]) -> FaceLandmarks:
         """Convert MediaPipe's result (≥ 1 face) into the largest face's arrays (+ metric mesh)."""

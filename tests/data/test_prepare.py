@@ -128,7 +128,7 @@ def test_split_is_deterministic_and_near_the_requested_fraction():
     ids = [f"clip{i}" for i in range(2000)]
     splits = [split_of(i, 0.1, "salt") for i in ids]
     assert splits == [split_of(i, 0.1, "salt") for i in ids]
-    assert 0.07 < splits.count("held_out") / len(ids) < 0.13
+    assert 0.07 < splits.count("heldout") / len(ids) < 0.13
     assert splits != [split_of(i, 0.1, "other salt") for i in ids]
 
 
@@ -160,7 +160,7 @@ def test_manifest_entries_describe_the_clips(dataset):
     assert x1 - x0 == y1 - y0 and 100 < x1 - x0 <= 256  # square, around a ~90 px face
     assert talk["split"] == split_of("talk", 0.05, "aniportrait")
     assert dataset.config["image_size"] == 128 and dataset.config["min_frames"] == 8
-    in_splits = sorted(c["id"] for c in dataset.split("train") + dataset.split("held_out"))
+    in_splits = sorted(c["id"] for c in dataset.split("train") + dataset.split("heldout"))
     assert in_splits == sorted(c["id"] for c in dataset.clips)  # every clip in exactly one split
 
 
