@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aniportrait_lib.evaluation.lip_metrics import mouth_opening  # noqa: F401 (the kit's one measure)
+
 MOUTH_INNER_UPPER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
 MOUTH_INNER_LOWER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
 """Inner lip contours, corner to corner (the lip chains of the official pose drawing, spec §1.3)."""
@@ -123,15 +125,6 @@ class FaceRig:
             + blink[:, 1, None, None] * self.blink_fields[1]
         )
         return out.astype(np.float32)
-
-
-def mouth_opening(mesh: np.ndarray) -> np.ndarray:
-    """Inner-lip gap (centre of the mouth) of meshes ``(..., 468, 3)``: the lip-sync measure used
-    by the evaluation. Same units as the mesh."""
-    mesh = np.asarray(mesh)
-    upper = mesh[..., list(MOUTH_INNER_UPPER[4:7]), 1].mean(axis=-1)
-    lower = mesh[..., list(MOUTH_INNER_LOWER[4:7]), 1].mean(axis=-1)
-    return upper - lower
 
 
 def eye_aperture(mesh: np.ndarray) -> np.ndarray:

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 
 from aniportrait_lib.data.corpus_text import VOICES
-from aniportrait_lib.data.face_rig import MOUTH_INNER_UPPER, FaceRig, eye_aperture, mouth_opening
+from aniportrait_lib.data.face_rig import MOUTH_INNER_UPPER, FaceRig, eye_aperture
 from aniportrait_lib.data.head_motion import HeadMotionConfig, blinks, nods
 from aniportrait_lib.data.mini_corpus import CorpusConfig, generate_mini_corpus, open_mini_corpus, plan_clips
 from aniportrait_lib.data.speech import PhonemeEvent, SpeechRequest, synthesize_many
 from aniportrait_lib.data.visemes import mouth_curves, phoneme_shape
 from aniportrait_lib.data.warp import warp_image
+from aniportrait_lib.evaluation.lip_metrics import mouth_opening
 
 TINY = CorpusConfig(n_clips=3, image_size=192, heldout_every=3)
 

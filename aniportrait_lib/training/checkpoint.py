@@ -1,0 +1,179 @@
+"""Atomic training checkpoints with exact resume (model, optimizer, scheduler, RNG states, step).
+
+Any trainer of the kit (Audio2Lmk, Lmk2Video) uses the same four calls::
+
+    save_training_state(folder, step, model=..., optimizer=..., scheduler=..., extra={...})
+    path = latest_checkpoint(folder)             # None on a fresh run
+    state = load_training_state(path, model=..., optimizer=..., scheduler=...)  # restores RNGs
+    state.step, state.extra
+
+Why each piece:
+
+* **atomic**: a checkpoint is written to a temporary file in the same folder, flushed to disk and
+  renamed over its final name (``os.replace`` is atomic on POSIX and Windows), so a run killed
+  mid-write leaves the previous checkpoint intact, never a truncated file. The ``latest`` pointer
+  is updated the same way, after the checkpoint itself;
+* **exact resume**: optimizer moments, the scheduler position and the Python / NumPy / torch (CPU
+  and CUDA) random states are saved, so dropout, SpecAugment masks and data order continue as if
+  the run had never stopped;
+* **safe loading**: everything is stored as tensors and plain Python values and read back with
+  ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from aniportrait_lib.atomic import atomic_path
+
+LATEST_FILE = "latest"
+"""Name of the text file holding the file name of the newest complete checkpoint."""
+
+
+def atomic_write_bytes(path: str | Path, write) -> None:
+    """Create ``path`` atomically: ``write(file_object)`` goes to a temp file renamed into place."""
+    with atomic_path(path) as tmp:
+        with tmp.open("wb") as file:
+            write(file)
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    """``torch.save(obj, path)`` that never leaves a partial file behind."""
+    atomic_write_bytes(path, lambda file: torch.save(obj, file))
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch (CPU + every CUDA device) random states, as weights_only-safe values."""
+    # the legacy global generator is what third-party code draws from, so it is the one to save
+    kind, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
+    state = {
+        "python": random.getstate(),
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: Mapping[str, Any]) -> None:
+    """Inverse of :func:`capture_rng_state`."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    np_state = state["numpy"]
+    keys = np_state["keys"].numpy().astype(np.uint32)
+    np.random.set_state(  # noqa: NPY002
+        (np_state["kind"], keys, np_state["pos"], np_state["has_gauss"], np_state["cached_gaussian"])
+    )
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@dataclass
+class TrainingState:
+    """What :func:`load_training_state` returns besides restoring the objects in place."""
+
+    step: int  # optimizer steps completed when the checkpoint was written
+    path: Path  # the checkpoint file read
+    extra: dict[str, Any] = field(default_factory=dict)  # trainer-specific values (config, epoch, ...)
+
+
+def checkpoint_name(step: int) -> str:
+    """``checkpoint-00001200.pt``: zero-padded so that names sort by step."""
+    return f"checkpoint-{step:08d}.pt"
+
+
+def save_training_state(
+    folder: str | Path,
+    step: int,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any | None = None,
+    extra: Mapping[str, Any] | None = None,
+    keep_last: int = 2,
+) -> Path:
+    """Write ``folder/checkpoint-<step>.pt`` atomically, point ``folder/latest`` at it, prune old ones.
+
+    Args:
+        model: its ``state_dict()`` is saved (unwrap DDP / accelerate wrappers first).
+        extra: small plain values (numbers, strings, lists, dicts, tensors) to restore with the state.
+        keep_last: number of newest checkpoints kept (older ones are deleted after the new one exists).
+
+    Returns:
+        Path of the checkpoint written.
+    """
+    folder = Path(folder)
+    payload = {
+        "step": int(step),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "rng": capture_rng_state(),
+        "extra": dict(extra or {}),
+    }
+    path = folder / checkpoint_name(step)
+    atomic_torch_save(payload, path)
+    atomic_write_bytes(folder / LATEST_FILE, lambda file: file.write(path.name.encode()))
+    for old in sorted(folder.glob("checkpoint-*.pt"))[:-keep_last] if keep_last > 0 else []:
+        old.unlink()
+    return path
+
+
+def latest_checkpoint(folder: str | Path) -> Path | None:
+    """The checkpoint named by ``folder/latest`` (else the highest-step file), or None if there is none."""
+    folder = Path(folder)
+    pointer = folder / LATEST_FILE
+    if pointer.is_file():
+        candidate = folder / pointer.read_text().strip()
+        if candidate.is_file():
+            return candidate
+    found = sorted(folder.glob("checkpoint-*.pt"))
+    return found[-1] if found else None
+
+
+def load_training_state(
+    path: str | Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any | None = None,
+    restore_rng: bool = True,
+) -> TrainingState:
+    """Restore model / optimizer / scheduler (in place) and the RNG states from a checkpoint.
+
+    Raises:
+        ValueError: the file is unreadable or is not a checkpoint written by :func:`save_training_state`.
+    """
+    path = Path(path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError) as error:
+        raise ValueError(f"{path}: could not read training checkpoint ({error})") from error
+    if not isinstance(payload, dict) or not {"step", "model", "rng"} <= set(payload):
+        raise ValueError(f"{path}: not a training checkpoint (needs step, model, rng)")
+    model.load_state_dict(payload["model"])
+    if optimizer is not None:
+        if payload["optimizer"] is None:
+            raise ValueError(f"{path}: holds no optimizer state")
+        optimizer.load_state_dict(payload["optimizer"])
+    if scheduler is not None:
+        if payload["scheduler"] is None:
+            raise ValueError(f"{path}: holds no scheduler state")
+        scheduler.load_state_dict(payload["scheduler"])
+    if restore_rng:
+        restore_rng_state(payload["rng"])
+    return TrainingState(step=payload["step"], path=path, extra=payload["extra"])
