@@ -42,7 +42,7 @@ validate: setup
 	$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
 		--sanitize-with tests/nbval_sanitize.cfg outputs/runs/latest-quick/*.ipynb
 
-test: unit suite-quick validate
+test: lint unit suite-quick validate
 
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=notebooks
