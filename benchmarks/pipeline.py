@@ -3,7 +3,9 @@
 A mid-size random configuration (not the tiny oracle, not SD1.5): UNets with widths 64-256 at 256×256
 (latents 32×32), a 64-channel pose guider, a small VAE and CLIP, guidance on (batch ×2). Each frame count
 runs in its own process, so ``ru_maxrss`` is that run's peak; timing excludes a one-step warm-up call on
-one window (first calls pay one-off kernel setup). Time includes CLIP, VAE encode and per-frame decode.
+one window (first calls pay one-off kernel setup). Time includes CLIP, VAE encode, per-frame decode and
+writing the H.264 file: frames are streamed to the writer and pose maps are not cached
+(``on_frame``, ``cache_pose_features=False``), the long-video mode whose memory should not grow with length.
 
     python benchmarks/pipeline.py                    # 16 and 64 frames, 2 steps, prints a table + JSON
     python benchmarks/pipeline.py --frames 16 --steps 3 --size 128
@@ -16,7 +18,9 @@ import json
 import resource
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 MID_UNET = {
     "attention_head_dim": 4,
@@ -77,13 +81,20 @@ def run_once(frames: int, steps: int, size: int) -> dict:
     import PIL.Image
     import torch
 
+    from aniportrait_lib.video_io import VideoWriter
+
     pipe = build_pipeline()
     poses = np.random.default_rng(0).integers(0, 255, (frames, size, size, 3), dtype=np.uint8)
     image = PIL.Image.new("RGB", (size, size), (128, 100, 90))
     warm = min(frames, 16)  # first calls pay one-off kernel setup; warm up on one window's shapes
     pipe(image, poses[:warm], poses[0], size, size, 1, 3.5, generator=torch.manual_seed(0))
     start = time.perf_counter()
-    pipe(image, poses, poses[0], size, size, steps, 3.5, generator=torch.manual_seed(0))
+    with tempfile.TemporaryDirectory() as tmp, VideoWriter(Path(tmp) / "out.mp4", fps=30) as writer:
+        # streamed: frames go to the mp4 as they are decoded; pose maps are not kept for all windows
+        pipe(
+            image, poses, poses[0], size, size, steps, 3.5, generator=torch.manual_seed(0),
+            on_frame=lambda _, frame: writer.write(frame), cache_pose_features=False,
+        )  # fmt: skip
     seconds = time.perf_counter() - start
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
     return {
@@ -118,6 +129,9 @@ def main() -> None:
     for r in results:
         speed, total, rss = r["seconds_per_frame_per_step"], r["seconds_total"], r["peak_rss_mib"]
         print(f"{r['frames']:>6} {speed:>13} {total:>8} {rss:>13}")
+    if len(results) > 1:
+        growth = results[-1]["peak_rss_mib"] / results[0]["peak_rss_mib"] - 1
+        print(f"peak RSS growth from {results[0]['frames']} to {results[-1]['frames']} frames: {growth:+.1%}")
     print(json.dumps(results))
 
 

@@ -19,6 +19,7 @@ property of the guider: ``MultiScalePoseGuiderConfig(official_compat=True)``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,9 +42,10 @@ __all__ = ["Pose2VideoPipeline", "Pose2VideoPipelineOutput"]
 
 @dataclass
 class Pose2VideoPipelineOutput(BaseOutput):
-    """``videos``: float32 ``(b, 3, f, H, W)`` in [0, 1], on the CPU."""
+    """``videos``: float32 ``(b, 3, f, H, W)`` in [0, 1], on the CPU; None when the frames were
+    streamed to ``on_frame`` instead."""
 
-    videos: torch.Tensor
+    videos: torch.Tensor | None
 
 
 class Pose2VideoPipeline(DiffusionPipeline):
@@ -135,14 +137,18 @@ class Pose2VideoPipeline(DiffusionPipeline):
         noise = torch.randn(shape, generator=generator, dtype=dtype)
         return noise.to(self.denoising_unet.device) * self.scheduler.init_noise_sigma
 
-    def window_pose_features(self, poses, ref_pose, windows) -> list[list[torch.Tensor]]:
+    def window_pose_features(self, poses, ref_pose, windows, cache: bool = True):
         """Pose-guider maps per window, each a list of ``(1, C_k, len(window), h_k, w_k)``.
 
         Computed per window, as the official loop does: with train-mode BatchNorm (``official_compat``) the
         batch statistics are those of the window's frames. They do not depend on the timestep, so they are
-        computed once and reused at every step.
+        computed once and reused at every step — unless ``cache`` is False, for long videos: then this
+        returns a lazy sequence that recomputes a window's maps when they are needed (memory no longer
+        grows with the number of windows; the guider runs once per window and step).
         """
-        return [self.pose_guider(poses[:, :, window], ref_pose) for window in windows]
+        if cache:
+            return [self.pose_guider(poses[:, :, window], ref_pose) for window in windows]
+        return _LazyWindowFeatures(self.pose_guider, poses, ref_pose, windows)
 
     def predict_window(self, latents, t, context, features, window, guided: bool, injector) -> torch.Tensor:
         """Denoiser prediction for the frames ``window``: ``(1 or 2, 4, len(window), h, w)``."""
@@ -196,6 +202,8 @@ class Pose2VideoPipeline(DiffusionPipeline):
         context_frames: int = 16,
         context_overlap: int = 4,
         wrap_around: bool = True,
+        on_frame: Callable[[int, np.ndarray], None] | None = None,
+        cache_pose_features: bool = True,
     ) -> Pose2VideoPipelineOutput:
         """Generate ``len(pose_images)`` frames.
 
@@ -207,6 +215,11 @@ class Pose2VideoPipeline(DiffusionPipeline):
             generator: seeds the initial noise (official: ``torch.manual_seed(42)``).
             context_frames, context_overlap, wrap_around: sliding windows (:mod:`.context`; official
                 16, 4, True).
+            on_frame: if given, each decoded frame is passed as ``on_frame(index, frame)`` with
+                ``frame`` uint8 ``(H, W, 3)`` RGB, in order, and no video tensor is kept (streaming:
+                e.g. a :class:`~aniportrait_lib.video_io.VideoWriter`'s ``write``).
+            cache_pose_features: keep every window's pose-guider maps for all steps (fast); False
+                recomputes them per step so memory does not grow with the video's length.
         Returns:
             :class:`Pose2VideoPipelineOutput` with ``videos`` ``(1, 3, f, H, W)`` in [0, 1].
         """
@@ -222,7 +235,7 @@ class Pose2VideoPipeline(DiffusionPipeline):
         windows = context_windows(num_frames, context_frames, context_overlap, wrap_around)
         # 4. pose features per window (identical for both guidance branches)
         poses, ref_pose = self.prepare_pose_images(pose_images, ref_pose_image, width, height)
-        window_features = self.window_pose_features(poses, ref_pose, windows)
+        window_features = self.window_pose_features(poses, ref_pose, windows, cache_pose_features)
         # 5. install reference attention + pose hooks; fill the bank once (timestep 0, conditional only)
         attention = ReferenceAttention(self.reference_unet, self.denoising_unet, self.config.official_compat)
         injector = PoseInjector(self.denoising_unet)
@@ -239,8 +252,26 @@ class Pose2VideoPipeline(DiffusionPipeline):
         finally:
             attention.remove()
             injector.remove()
-        # 7. decode frame by frame into a preallocated video
+        # 7. decode frame by frame: to the caller's sink, or into a preallocated video
+        if on_frame is not None:
+            for index, frame in self.decode_frames(latents):
+                on_frame(index, (frame[0].permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8))
+            return Pose2VideoPipelineOutput(videos=None)
         video = torch.empty((1, 3, num_frames, height, width), dtype=torch.float32)
         for index, frame in self.decode_frames(latents):
             video[:, :, index] = frame
         return Pose2VideoPipelineOutput(videos=video)
+
+
+class _LazyWindowFeatures:
+    """Pose-guider maps of each window, computed when indexed or iterated (see ``cache_pose_features``)."""
+
+    def __init__(self, pose_guider, poses, ref_pose, windows) -> None:
+        self.pose_guider, self.poses, self.ref_pose, self.windows = pose_guider, poses, ref_pose, windows
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __iter__(self):
+        for window in self.windows:
+            yield self.pose_guider(self.poses[:, :, window], self.ref_pose)

@@ -96,3 +96,29 @@ def test_kit_defaults_run_without_guidance_and_leave_unets_stock(oracle_dir):
     assert {type(p).__name__ for p in c.denoising_unet.attn_processors.values()} == {"AttnProcessor2_0"}
     with pytest.raises(ValueError, match="multiples of 8"):
         pipe(image, poses, None, width=60, height=64)
+
+
+@pytest.mark.slow
+def test_streamed_frames_without_feature_cache_match_the_oracle(oracle_dir, pipeline_io):
+    """Long-video mode: frames go to a sink one by one and pose maps are recomputed per step."""
+    data = pipeline_io["B"]  # 20 frames, two wrap-around windows
+    pipe = _official_pipeline(oracle_dir)
+    pipe.set_progress_bar_config(disable=True)
+    received: dict[int, np.ndarray] = {}
+    out = pipe(
+        PIL.Image.open(oracle_dir / "pipe_ref_image.png"),
+        data["pose_images"].numpy(),
+        data["ref_pose_image"].numpy(),
+        width=128,
+        height=128,
+        num_inference_steps=data["steps"],
+        generator=torch.manual_seed(42),
+        on_frame=lambda index, frame: received.__setitem__(index, frame),
+        cache_pose_features=False,
+    )
+    assert out.videos is None
+    assert sorted(received) == list(range(data["n_frames"]))
+    assert received[0].dtype == np.uint8 and received[0].shape == (128, 128, 3)
+    streamed = torch.from_numpy(np.stack([received[i] for i in range(data["n_frames"])])).float() / 255
+    expected = data["video"][0].permute(1, 2, 3, 0)  # (f, H, W, 3)
+    torch.testing.assert_close(streamed, expected, atol=1 / 255 + 1e-3, rtol=0)
