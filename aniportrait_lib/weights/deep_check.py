@@ -1,0 +1,155 @@
+"""``weights check --deep``: do the official checkpoints in a weights folder fit the kit's networks?
+
+For every AniPortrait file that is present, the expected keys and shapes come from the kit's own
+networks built on the meta device (no memory for weights), translated to the official key format by
+the converters; the file is opened memory-mapped (safetensors, or ``torch.load(weights_only=True,
+mmap=True)``), so even the 3 GB denoiser is checked without reading it into RAM. A mismatch is
+reported with the missing, unexpected and mis-shaped keys, the same lists the loaders raise with.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from aniportrait_lib.weights.layout import COMPONENTS
+
+MOTION_KEY = "motion_module"
+"""Substring of every motion-module key in the official denoiser (spec, manifests README)."""
+
+
+@dataclass
+class DeepCheck:
+    """The verdict on one checkpoint file."""
+
+    component: str
+    path: Path
+    ok: bool
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    mismatched: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=dict)
+    note: str = ""
+
+    def describe(self, limit: int = 5) -> str:
+        """One line (ok) or a short block listing what does not fit."""
+        if self.ok:
+            return f"  ok       {self.component:<15} {self.path.name}  {self.note}".rstrip()
+        lines = [f"  MISMATCH {self.component:<15} {self.path.name}  {self.note}".rstrip()]
+        for label, keys in (("missing", self.missing), ("unexpected", self.unexpected)):
+            if keys:
+                more = " …" if len(keys) > limit else ""
+                lines.append(f"           {len(keys)} {label}: {', '.join(keys[:limit])}{more}")
+        for key, (got, want) in list(self.mismatched.items())[:limit]:
+            lines.append(f"           shape of {key}: file {got}, kit {want}")
+        return "\n".join(lines)
+
+
+def read_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Key → shape of a checkpoint, without loading its data into memory where the format allows."""
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    try:
+        state = _load_mapped(path)
+    except Exception as err:  # unpickling errors come in several types; all mean "not a safe checkpoint"
+        raise ValueError(f"{path} is not a loadable checkpoint: {err}") from err
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} holds a {type(state).__name__}, not a state dict")
+    return {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
+
+
+def _load_mapped(path: Path):
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError:  # legacy (non-zip) serialisation cannot be memory-mapped
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _shapes(module: torch.nn.Module) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+def _unet_config(folder: Path, override: dict | None) -> dict | None:
+    if override is not None:
+        return override
+    config = folder / "stable-diffusion-v1-5" / "unet" / "config.json"
+    return json.loads(config.read_text()) if config.is_file() else None
+
+
+def expected_shapes(folder: Path, unet_config: dict | None = None, audio_configs: dict | None = None):
+    """Official-format key → shape per component, from kit networks on the meta device.
+
+    Returns a dict ``component → callable`` (built lazily: each network is made only if its file exists).
+    ``unet_config`` defaults to the folder's SD1.5 ``unet/config.json``, else the kit's SD1.5 constant;
+    ``audio_configs`` may give ``{"audio2mesh": Audio2MeshConfig, "audio2pose": Audio2PoseConfig}``.
+    """
+    from aniportrait_lib.audio.audio2mesh import Audio2Mesh, Audio2MeshConfig
+    from aniportrait_lib.audio.audio2pose import Audio2Pose, Audio2PoseConfig
+    from aniportrait_lib.models.pose_guider import MultiScalePoseGuider
+    from aniportrait_lib.models.unets import build_denoising_unet, build_reference_unet
+    from aniportrait_lib.weights.audio_checkpoints import kit_to_official
+    from aniportrait_lib.weights.lmk2video_checkpoints import kit_to_official_unet
+
+    cfg = _unet_config(folder, unet_config)
+    audio_configs = audio_configs or {}
+
+    def denoiser(motion: bool) -> dict[str, tuple[int, ...]]:
+        state = kit_to_official_unet(build_denoising_unet(cfg).state_dict())
+        return {k: tuple(v.shape) for k, v in state.items() if (MOTION_KEY in k) == motion}
+
+    def audio(model_cls, config_cls, name):
+        model = model_cls(audio_configs.get(name, config_cls()), random_encoder_ok=True)
+        return {k: tuple(v.shape) for k, v in kit_to_official(model.state_dict()).items()}
+
+    return {
+        "reference_unet": lambda: _shapes(build_reference_unet(cfg)),
+        "denoising_unet": lambda: denoiser(motion=False),
+        "motion_module": lambda: denoiser(motion=True),
+        "pose_guider": lambda: _shapes(MultiScalePoseGuider()),
+        "audio2mesh": lambda: audio(Audio2Mesh, Audio2MeshConfig, "audio2mesh"),
+        "audio2pose": lambda: audio(Audio2Pose, Audio2PoseConfig, "audio2pose"),
+    }
+
+
+def _judge(component: str, path: Path, found: dict, expected: dict) -> DeepCheck:
+    check = DeepCheck(component, path, ok=True)
+    if component in ("audio2mesh", "audio2pose") and not any(k.startswith("audio_encoder.") for k in found):
+        expected = {k: v for k, v in expected.items() if not k.startswith("audio_encoder.")}
+        check.note = "(no audio_encoder.* keys: the encoder comes from wav2vec2-base-960h/)"
+    if component == "denoising_unet" and any(MOTION_KEY in k for k in found):
+        found = {k: v for k, v in found.items() if MOTION_KEY not in k}
+        check.note = "(also holds motion-module keys, which would override motion_module.pth)"
+    if component in ("audio2mesh", "audio2pose"):  # accept either weight-norm spelling
+        found = {k.replace("parametrizations.weight.original0", "weight_g").replace(
+            "parametrizations.weight.original1", "weight_v"): v for k, v in found.items()}  # fmt: skip
+    check.missing = sorted(set(expected) - set(found))
+    check.unexpected = sorted(set(found) - set(expected))
+    check.mismatched = {
+        k: (found[k], expected[k]) for k in sorted(set(found) & set(expected)) if found[k] != expected[k]
+    }
+    check.ok = not (check.missing or check.unexpected or check.mismatched)
+    return check
+
+
+def deep_check(
+    folder: str | Path, unet_config: dict | None = None, audio_configs: dict | None = None
+) -> list[DeepCheck]:
+    """Check every present AniPortrait checkpoint in ``folder`` (absent files are skipped)."""
+    folder = Path(folder)
+    builders: dict[str, Callable] = expected_shapes(folder, unet_config, audio_configs)
+    results = []
+    for component in COMPONENTS:
+        path = folder / component.path
+        if component.key not in builders or not path.is_file():
+            continue
+        found = read_shapes(path)
+        with torch.device("meta"):
+            expected = builders[component.key]()
+        results.append(_judge(component.key, path, found, expected))
+    return results
