@@ -1,0 +1,149 @@
+"""Seeing a performance: pose images, the warped-portrait stand-in renderer, videos, pose curves.
+
+The paper renders pose images with the Lmk2Video diffusion model (Pose2Video). Until its trained
+weights are wired in, the kit previews and renders with the mini corpus's **warp** renderer: the
+portrait's pixels follow the projected landmarks (:func:`aniportrait_lib.data.render.render_frames`),
+a few milliseconds per frame, good enough to judge an edit's timing and geometry.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from aniportrait_lib.data.face_rig import RigConfig, mouth_opening
+from aniportrait_lib.data.render import ClipTruth, Reference, render_frames
+from aniportrait_lib.editing.performance import Performance
+from aniportrait_lib.landmarks.drawing import draw_landmarks
+from aniportrait_lib.landmarks.pose import matrices_to_poses
+
+RENDER_BACKENDS = ("warp", "pose2video")
+"""``warp``: the fast stand-in; ``pose2video``: the diffusion video model (not wired yet)."""
+
+POSE_LABELS = ("pitch x (°)", "yaw y (°)", "roll z (°)", "tx", "ty", "tz")
+
+
+def pose_image(performance: Performance, frame: int, size: tuple[int, int] | None = None) -> np.ndarray:
+    """The official pose image of one frame, (H, W, 3) uint8 at ``size`` (W, H), default ``image_size``."""
+    size = size or performance.image_size
+    points = performance.select([frame]).landmarks_px(size)[0]
+    return draw_landmarks(size, points, normed=False)
+
+
+def _as_truth(performance: Performance, reference: Reference) -> ClipTruth:
+    """The corpus renderer's input for a performance drawn on ``reference`` (pose re-expressed
+    relative to the reference's own matrix; mouth shading from the mesh's opening)."""
+    height, width = reference.image.shape[:2]
+    rel = np.linalg.inv(np.asarray(reference.trans_mat, np.float64))[None] @ performance.matrices()
+    opening = mouth_opening(performance.mesh) - mouth_opening(np.asarray(reference.lmks3d))
+    jaw = np.clip(opening / RigConfig().jaw_drop, 0.0, 1.0).astype(np.float32)
+    n = performance.n_frames
+    return ClipTruth(
+        offsets=(performance.mesh - np.asarray(reference.lmks3d)[None]).astype(np.float32),
+        pose=matrices_to_poses(rel).astype(np.float32),
+        jaw=jaw,
+        spread=np.zeros(n, np.float32),
+        blink=np.zeros((n, 2), np.float32),
+        lmks2d=performance.landmarks_px((width, height)).astype(np.float32),
+    )
+
+
+def render_performance(performance: Performance, reference: Reference, backend: str = "warp") -> np.ndarray:
+    """Frames of ``performance`` on the portrait ``reference``: (T, H, W, 3) uint8 RGB.
+
+    Args:
+        backend: "warp" (the stand-in renderer) or "pose2video" (raises until wired).
+    """
+    if backend == "warp":
+        return render_frames(reference, _as_truth(performance, reference))
+    if backend == "pose2video":
+        raise NotImplementedError(
+            "render_backend='pose2video' needs the Lmk2Video pipeline "
+            "(aniportrait_lib/pipelines/pose2video.py) with trained weights, which is not wired into "
+            "the editor yet; use render_backend='warp'"
+        )
+    raise ValueError(f"unknown render backend {backend!r}: choose one of {', '.join(RENDER_BACKENDS)}")
+
+
+def render_video(
+    performance: Performance,
+    reference: Reference,
+    path: str | Path,
+    backend: str = "warp",
+    audio: tuple[np.ndarray, int] | None = None,
+) -> Path:
+    """Render ``performance`` and write it as an MP4 (H.264, optional audio (samples, rate))."""
+    from aniportrait_lib.video_io import write_video
+
+    frames = render_performance(performance, reference, backend)
+    write_video(path, frames, performance.fps, audio=audio)
+    return Path(path)
+
+
+def pose_curves_figure(
+    curves: dict[str, np.ndarray],
+    fps: float,
+    components: tuple[int, ...] = (0, 1, 2),
+    frame: int | None = None,
+    key_frames: list[int] | None = None,
+    figsize: tuple[float, float] = (7.0, 4.0),
+):
+    """A matplotlib figure of pose components over time.
+
+    Args:
+        curves: label → (T, 6) poses.
+        components: which pose entries to plot (0–2 euler x/y/z degrees, 3–5 translation).
+        frame: draw a cursor at this frame; key_frames: mark these frames.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    axes = fig.subplots(len(components), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, k in zip(axes, components, strict=True):
+        for label, pose in curves.items():
+            ax.plot(np.arange(len(pose)) / fps, np.asarray(pose)[:, k], label=label, lw=1.2)
+        for key in key_frames or []:
+            ax.axvline(key / fps, color="tab:orange", lw=0.8, ls=":")
+        if frame is not None:
+            ax.axvline(frame / fps, color="k", lw=0.8)
+        ax.set_ylabel(POSE_LABELS[k])
+    axes[-1].set_xlabel("time (s)")
+    axes[0].legend(loc="upper left", fontsize="small")
+    return fig
+
+
+def figure_png(fig, dpi: int = 80) -> bytes:
+    """A figure as PNG bytes (for an ipywidgets ``Image``)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def image_png(image: np.ndarray) -> bytes:
+    """An (H, W, 3) uint8 RGB array as PNG bytes."""
+    import cv2
+
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]))
+    if not ok:
+        raise ValueError(f"could not encode an image of shape {image.shape} as PNG")
+    return encoded.tobytes()
+
+
+def image_grid(images: list[np.ndarray], titles: list[str], columns: int | None = None, width: float = 3.4):
+    """A matplotlib figure showing (H, W, 3) images in a grid with small titles."""
+    from matplotlib.figure import Figure
+
+    if len(images) != len(titles):
+        raise ValueError(f"{len(images)} images but {len(titles)} titles")
+    columns = columns or len(images)
+    rows = -(-len(images) // columns)
+    fig = Figure(figsize=(width * columns, width * rows + 0.4), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for ax, image, title in zip(axes, images, titles, strict=False):
+        ax.imshow(image)
+        ax.set_title(title, fontsize=9)
+    return fig
