@@ -116,7 +116,13 @@ class Pose2VideoPipeline(DiffusionPipeline):
         return embeds, latents
 
     def prepare_pose_images(self, pose_images, ref_pose_image, width: int, height: int):
-        """uint8 ``(f, h, w, 3)`` / ``(h, w, 3)`` → ``(1, 3, f, H, W)`` / ``(1, 3, H, W)`` (nearest)."""
+        """Pose inputs for the guider: a function ``window → (1, 3, len(window), H, W)`` and the
+        reference pose ``(1, 3, H, W)`` (or None). Resized to ``H×W`` with nearest neighbours.
+
+        ``pose_images`` is anything indexable by frame (an array, or a lazy sequence that draws
+        landmarks on demand): only one window's images are converted at a time, so memory does not
+        grow with the number of frames.
+        """
         compat = self.config.official_compat
         parameter = next(self.pose_guider.parameters())
 
@@ -125,11 +131,14 @@ class Pose2VideoPipeline(DiffusionPipeline):
                 images = F.interpolate(images, size=(height, width), mode="nearest")
             return images.to(parameter.device, parameter.dtype)
 
-        poses = pose_images_to_tensor(np.stack([np.asarray(p) for p in pose_images]), compat)
-        poses = to_guider(poses.permute(1, 0, 2, 3)).permute(1, 0, 2, 3)[None]  # (1, 3, f, H, W)
+        def window_poses(window: list[int]) -> torch.Tensor:
+            images = np.stack([np.asarray(pose_images[i]) for i in window])
+            poses = pose_images_to_tensor(images, compat).permute(1, 0, 2, 3)  # (n, 3, h, w)
+            return to_guider(poses).permute(1, 0, 2, 3)[None].contiguous()  # (1, 3, n, H, W)
+
         if ref_pose_image is None:
-            return poses, None
-        return poses, to_guider(pose_images_to_tensor(np.asarray(ref_pose_image), compat)[None])
+            return window_poses, None
+        return window_poses, to_guider(pose_images_to_tensor(np.asarray(ref_pose_image), compat)[None])
 
     def prepare_latents(self, num_frames: int, width: int, height: int, dtype, generator) -> torch.Tensor:
         """Initial noise ``(1, 4, f, H/8, W/8)`` (drawn on the CPU for device-independent seeds)."""
@@ -137,7 +146,7 @@ class Pose2VideoPipeline(DiffusionPipeline):
         noise = torch.randn(shape, generator=generator, dtype=dtype)
         return noise.to(self.denoising_unet.device) * self.scheduler.init_noise_sigma
 
-    def window_pose_features(self, poses, ref_pose, windows, cache: bool = True):
+    def window_pose_features(self, window_poses, ref_pose, windows, cache: bool = True):
         """Pose-guider maps per window, each a list of ``(1, C_k, len(window), h_k, w_k)``.
 
         Computed per window, as the official loop does: with train-mode BatchNorm (``official_compat``) the
@@ -147,8 +156,8 @@ class Pose2VideoPipeline(DiffusionPipeline):
         grows with the number of windows; the guider runs once per window and step).
         """
         if cache:
-            return [self.pose_guider(poses[:, :, window], ref_pose) for window in windows]
-        return _LazyWindowFeatures(self.pose_guider, poses, ref_pose, windows)
+            return [self.pose_guider(window_poses(window), ref_pose) for window in windows]
+        return _LazyWindowFeatures(self.pose_guider, window_poses, ref_pose, windows)
 
     def predict_window(self, latents, t, context, features, window, guided: bool, injector) -> torch.Tensor:
         """Denoiser prediction for the frames ``window``: ``(1 or 2, 4, len(window), h, w)``."""
@@ -209,7 +218,8 @@ class Pose2VideoPipeline(DiffusionPipeline):
 
         Args:
             ref_image: the portrait (any size; resized to ``width×height`` with Lanczos, to 224² for CLIP).
-            pose_images: uint8 ``(f, h, w, 3)`` drawn landmarks (resized to ``width×height``, nearest).
+            pose_images: uint8 ``(f, h, w, 3)`` drawn landmarks (resized to ``width×height``, nearest), or
+                any sequence of ``(h, w, 3)`` images with ``len`` and indexing (read one window at a time).
             ref_pose_image: uint8 ``(h, w, 3)`` landmarks of ``ref_image`` (unused by the released guider).
             num_inference_steps: DDIM steps (official 25). guidance_scale: CFG weight (official 3.5; 1 = off).
             generator: seeds the initial noise (official: ``torch.manual_seed(42)``).
@@ -234,8 +244,8 @@ class Pose2VideoPipeline(DiffusionPipeline):
         latents = self.prepare_latents(num_frames, width, height, embeds.dtype, generator)
         windows = context_windows(num_frames, context_frames, context_overlap, wrap_around)
         # 4. pose features per window (identical for both guidance branches)
-        poses, ref_pose = self.prepare_pose_images(pose_images, ref_pose_image, width, height)
-        window_features = self.window_pose_features(poses, ref_pose, windows, cache_pose_features)
+        window_poses, ref_pose = self.prepare_pose_images(pose_images, ref_pose_image, width, height)
+        window_features = self.window_pose_features(window_poses, ref_pose, windows, cache_pose_features)
         # 5. install reference attention + pose hooks; fill the bank once (timestep 0, conditional only)
         attention = ReferenceAttention(self.reference_unet, self.denoising_unet, self.config.official_compat)
         injector = PoseInjector(self.denoising_unet)
@@ -266,12 +276,17 @@ class Pose2VideoPipeline(DiffusionPipeline):
 class _LazyWindowFeatures:
     """Pose-guider maps of each window, computed when indexed or iterated (see ``cache_pose_features``)."""
 
-    def __init__(self, pose_guider, poses, ref_pose, windows) -> None:
-        self.pose_guider, self.poses, self.ref_pose, self.windows = pose_guider, poses, ref_pose, windows
+    def __init__(self, pose_guider, window_poses, ref_pose, windows) -> None:
+        self.pose_guider, self.window_poses, self.ref_pose, self.windows = (
+            pose_guider,
+            window_poses,
+            ref_pose,
+            windows,
+        )
 
     def __len__(self) -> int:
         return len(self.windows)
 
     def __iter__(self):
         for window in self.windows:
-            yield self.pose_guider(self.poses[:, :, window], self.ref_pose)
+            yield self.pose_guider(self.window_poses(window), self.ref_pose)
