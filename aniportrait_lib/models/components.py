@@ -103,33 +103,46 @@ def load_oracle_components(oracle_dir: str | Path, official_compat: bool = False
 
 def load_official_components(
     folder: str | Path,
-    vae_folder: str | Path,
-    image_encoder_folder: str | Path,
+    vae_folder: str | Path | None = None,
+    image_encoder_folder: str | Path | None = None,
     official_compat: bool = False,
+    unet_config: dict | None = None,
+    guider_config: MultiScalePoseGuiderConfig | None = None,
+    scheduler_config: DDIMConfig | None = None,
 ) -> Lmk2VideoComponents:
-    """Full-size Lmk2Video from the released files in ``folder`` (official ``pretrained_weights`` layout).
+    """Lmk2Video from a weights folder in the official ``pretrained_weights`` layout.
 
     Args:
         folder: holds ``reference_unet.pth``, ``denoising_unet.pth``, ``motion_module.pth`` and
-            ``pose_guider.pth``.
-        vae_folder: a local diffusers folder of ``stabilityai/sd-vae-ft-mse``.
-        image_encoder_folder: a local transformers folder of the sd-image-variations ``image_encoder``.
+            ``pose_guider.pth`` (and, by default, the folders below).
+        vae_folder: diffusers folder of ``stabilityai/sd-vae-ft-mse`` (default ``folder/sd-vae-ft-mse``).
+        image_encoder_folder: the sd-image-variations ``image_encoder`` (default ``folder/image_encoder``).
+        unet_config: UNet config; default ``folder/stable-diffusion-v1-5/unet/config.json``, else SD1.5.
+        guider_config: default the released guider (320 channels, 16×88 heads).
+        scheduler_config: default the official inference scheduler.
     Raises:
         ValueError: a file is missing or its keys/shapes do not match (the message names the file).
     """
     folder = Path(folder)
+    vae_folder = Path(vae_folder or folder / "sd-vae-ft-mse")
+    image_encoder_folder = Path(image_encoder_folder or folder / "image_encoder")
     for path in (vae_folder, image_encoder_folder):
         if not Path(path, "config.json").is_file():
             raise ValueError(f"no config.json in {path}: expected a local diffusers/transformers folder")
-    reference = build_reference_unet()
+    sd_config = folder / "stable-diffusion-v1-5" / "unet" / "config.json"
+    if unet_config is None and sd_config.is_file():
+        unet_config = json.loads(sd_config.read_text())
+    reference = build_reference_unet(unet_config)
     load_into(reference, load_checkpoint(folder / "reference_unet.pth"), "reference_unet.pth")
-    denoiser = build_denoising_unet()
+    denoiser = build_denoising_unet(unet_config)
     load_official_denoising_unet(
         denoiser,
         load_checkpoint(folder / "denoising_unet.pth"),
         load_checkpoint(folder / "motion_module.pth"),
     )
-    guider = MultiScalePoseGuider(MultiScalePoseGuiderConfig(official_compat=official_compat))
+    guider_config = guider_config or MultiScalePoseGuiderConfig(official_compat=official_compat)
+    guider = MultiScalePoseGuider(guider_config)
     load_into(guider, load_checkpoint(folder / "pose_guider.pth"), "pose_guider.pth")
     vae, encoder = build_vae(folder=vae_folder), build_clip_image_encoder(folder=image_encoder_folder)
-    return Lmk2VideoComponents(vae, encoder, reference, denoiser, guider, build_scheduler()).eval()
+    scheduler = build_scheduler(scheduler_config)
+    return Lmk2VideoComponents(vae, encoder, reference, denoiser, guider, scheduler).eval()
