@@ -38,7 +38,9 @@ class EditorState:
         reference: the portrait the warp preview moves (its ``lmks3d``/``trans_mat`` should be the
             performance's reference).
         document: the edit to start from (default: no edits).
-        render_backend: "warp" (now) or "pose2video" (raises until wired), see :mod:`.preview`.
+        render_backend: "warp" (fast stand-in) or "pose2video" (the diffusion model, given as
+            ``pipeline``, sampled with ``render_config``, a
+            :class:`~aniportrait_lib.pipelines.generate.GenerateConfig`), see :mod:`.preview`.
         interpolation: interpolation of tracks created by the editor.
     """
 
@@ -49,9 +51,14 @@ class EditorState:
         document: EditDocument | None = None,
         render_backend: str = "warp",
         interpolation: Interpolation = "smooth",
+        pipeline=None,
+        render_config=None,
     ) -> None:
         if render_backend not in RENDER_BACKENDS:
             raise ValueError(f"unknown render backend {render_backend!r}: choose one of {RENDER_BACKENDS}")
+        if render_backend == "pose2video" and pipeline is None:
+            raise ValueError("render_backend='pose2video' needs a pipeline (e.g. built from your weights)")
+        self.pipeline, self.render_config = pipeline, render_config
         self.performance, self.reference = performance, reference
         self.document = document or EditDocument()
         self.render_backend, self.interpolation = render_backend, interpolation
@@ -141,4 +148,6 @@ class EditorState:
 
     def render(self, path: str | Path, audio: tuple[np.ndarray, int] | None = None) -> Path:
         """Render the edited performance to an MP4 through ``render_backend``."""
-        return render_video(self.edited(), self.reference, path, self.render_backend, audio)
+        return render_video(
+            self.edited(), self.reference, path, self.render_backend, audio, self.pipeline, self.render_config
+        )

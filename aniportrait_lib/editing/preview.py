@@ -20,7 +20,8 @@ from aniportrait_lib.landmarks.drawing import draw_landmarks
 from aniportrait_lib.landmarks.pose import matrices_to_poses
 
 RENDER_BACKENDS = ("warp", "pose2video")
-"""``warp``: the fast stand-in; ``pose2video``: the diffusion video model (not wired yet)."""
+"""``warp``: the fast stand-in (moves the portrait's pixels with the landmarks); ``pose2video``: the
+diffusion video model (a :class:`~aniportrait_lib.pipelines.pose2video.Pose2VideoPipeline` you pass in)."""
 
 POSE_LABELS = ("pitch x (°)", "yaw y (°)", "roll z (°)", "tx", "ty", "tz")
 
@@ -51,20 +52,25 @@ def _as_truth(performance: Performance, reference: Reference) -> ClipTruth:
 
 
 def render_performance(performance: Performance, reference: Reference, backend: str = "warp") -> np.ndarray:
-    """Frames of ``performance`` on the portrait ``reference``: (T, H, W, 3) uint8 RGB.
+    """Frames of ``performance`` on the portrait ``reference`` with the warp stand-in: (T, H, W, 3) uint8.
 
-    Args:
-        backend: "warp" (the stand-in renderer) or "pose2video" (raises until wired).
+    The diffusion backend writes a video instead of returning frames: see :func:`render_video`.
     """
     if backend == "warp":
         return render_frames(reference, _as_truth(performance, reference))
     if backend == "pose2video":
-        raise NotImplementedError(
-            "render_backend='pose2video' needs the Lmk2Video pipeline "
-            "(aniportrait_lib/pipelines/pose2video.py) with trained weights, which is not wired into "
-            "the editor yet; use render_backend='warp'"
-        )
+        raise ValueError("the pose2video backend renders to a file: call render_video(..., pipeline=...)")
     raise ValueError(f"unknown render backend {backend!r}: choose one of {', '.join(RENDER_BACKENDS)}")
+
+
+def _portrait(reference: Reference):
+    """The generation module's portrait for ``reference``: its pose image drawn from its own mesh."""
+    from aniportrait_lib.pipelines.generate import Portrait
+
+    height, width = reference.image.shape[:2]
+    still = Performance.still(reference, 1)
+    ref_pose = draw_landmarks((width, height), still.landmarks_px((width, height))[0], normed=False)
+    return Portrait(reference.image, np.asarray(reference.lmks3d), np.asarray(reference.trans_mat), ref_pose)
 
 
 def render_video(
@@ -73,10 +79,28 @@ def render_video(
     path: str | Path,
     backend: str = "warp",
     audio: tuple[np.ndarray, int] | None = None,
+    pipeline=None,
+    config=None,
 ) -> Path:
-    """Render ``performance`` and write it as an MP4 (H.264, optional audio (samples, rate))."""
+    """Render ``performance`` and write it as an MP4 (H.264, optional audio (samples, rate)), atomically.
+
+    Args:
+        backend: "warp", or "pose2video" with ``pipeline`` (a Lmk2Video pipeline with trained or
+            official weights) and optionally ``config``
+            (:class:`~aniportrait_lib.pipelines.generate.GenerateConfig`; default: the portrait's
+            size, the official sampling settings, the performance's frame rate).
+    """
     from aniportrait_lib.video_io import write_video
 
+    if backend == "pose2video":
+        from aniportrait_lib.pipelines.generate import GenerateConfig
+        from aniportrait_lib.pipelines.generate import render_performance as diffuse
+
+        if pipeline is None:
+            raise ValueError("render_backend='pose2video' needs a pipeline (e.g. built from your weights)")
+        height, width = reference.image.shape[:2]
+        config = config or GenerateConfig(width=width, height=height, fps=performance.fps)
+        return diffuse(pipeline, _portrait(reference), performance, path, config, audio)
     frames = render_performance(performance, reference, backend)
     write_video(path, frames, performance.fps, audio=audio)
     return Path(path)

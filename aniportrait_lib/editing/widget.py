@@ -113,7 +113,7 @@ class EditorWidget:
         """Run a callback; show an error in the status line instead of losing it in the log."""
         try:
             callback()
-        except (ValueError, NotImplementedError, OSError) as err:
+        except (ValueError, NotImplementedError, OSError, RuntimeError) as err:  # shown, not lost in a log
             self.status.value = f"<b>error:</b> {err}"
 
     # events

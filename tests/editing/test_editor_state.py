@@ -5,6 +5,7 @@ import pytest
 
 from aniportrait_lib.editing.edit_document import EditDocument, load_edits
 from aniportrait_lib.editing.editor_state import EditorState
+from aniportrait_lib.pipelines.generate import GenerateConfig
 from aniportrait_lib.video_io import probe_video
 
 
@@ -63,9 +64,16 @@ def test_save_and_render(state, tmp_path):
     assert info.num_frames == 6 and (info.width, info.height) == (256, 256)
 
 
-def test_render_backend_hook(portrait, talking, tmp_path):
-    state = EditorState(talking, portrait, render_backend="pose2video")
-    with pytest.raises(NotImplementedError, match="render_backend='warp'"):
-        state.render(tmp_path / "x.mp4")
+def test_diffusion_render_backend(portrait, talking, tmp_path, tiny_pose2video_pipeline):
+    with pytest.raises(ValueError, match="needs a pipeline"):
+        EditorState(talking, portrait, render_backend="pose2video")
     with pytest.raises(ValueError, match="unknown render backend"):
         EditorState(talking, portrait, render_backend="blender")
+    fast = GenerateConfig(width=256, height=256, steps=1, fps=talking.fps)
+    state = EditorState(
+        talking, portrait, render_backend="pose2video", pipeline=tiny_pose2video_pipeline, render_config=fast
+    )
+    state.set_value("yaw", 10.0)
+    state.set_keyframe()
+    info = probe_video(state.render(tmp_path / "diffused.mp4"))
+    assert info.num_frames == talking.n_frames and (info.width, info.height) == (256, 256)

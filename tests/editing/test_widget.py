@@ -38,8 +38,13 @@ def test_buttons_key_scrub_and_save(editor, tmp_path):
     assert editor.state.document.tracks == {} and editor.sliders["smile"].value == 0.0
 
 
+def _broken_pipeline(*args, **kwargs):
+    raise RuntimeError("out of memory on the GPU")
+
+
 def test_render_errors_show_in_the_status_line(portrait, talking, tmp_path):
-    state = EditorState(talking, portrait, render_backend="pose2video")
+    state = EditorState(talking, portrait, render_backend="pose2video", pipeline=_broken_pipeline)
     editor = EditorWidget(state, tmp_path / "e.json", tmp_path / "e.mp4")
     editor.buttons["render"].click()
-    assert "error" in editor.status.value and "pose2video" in editor.status.value
+    assert "error" in editor.status.value and "out of memory" in editor.status.value
+    assert not (tmp_path / "e.mp4").exists()  # no half-written video
