@@ -1,0 +1,361 @@
+"""Training Lmk2Video stage 1 (AniPortrait §3.2, official ``train_stage_1.py``, spec §4) on accelerate.
+
+One optimizer step, as the official recipe (every constant is a field of :class:`Stage1TrainConfig`)::
+
+    latents     = VAE.encode(target).sample() · 0.18215            ref_latents likewise (frozen VAE)
+    noise       = randn + noise_offset · randn(B, C, 1, 1)          t ~ U{0 … 999}
+    noisy       = scheduler.add_noise(latents, noise, t)            target = velocity (v-prediction)
+    drop        = rand() < uncond_ratio   (whole batch)             → CLIP pixels zeroed, no reference UNet
+    context     = CLIP(clip_pixels).image_embeds  (B, 1, C)         (frozen)
+    bank        = reference_unet(ref_latents, t=0, context)         (reference attention writers)
+    features    = pose_guider(pose, ref_pose)                       (added by forward hooks)
+    prediction  = denoiser(noisy, t, context)
+    loss        = mean_b[ min(SNR_b+1, γ)/(SNR_b+1) · MSE_b(prediction, velocity) ]
+
+Trainable: the whole denoiser (2-D, no motion modules), the reference UNet except ``up_blocks.3``, the
+pose guider. Checkpoints (:mod:`.checkpoint`) hold all three networks in one module, the optimizer, the
+LR scheduler, the RNG states and the step; the data order is a function of the step
+(:mod:`.lmk2video_data`), so a resumed run ends with the same weights as an uninterrupted one.
+Exports in the kit and official formats live in :mod:`.lmk2video_export`.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from diffusers import AutoencoderKL, UNet2DConditionModel
+from einops import rearrange
+from torch import nn
+from transformers import CLIPVisionModelWithProjection
+
+from aniportrait_lib.models.image_models import VAE_SCALING_FACTOR
+from aniportrait_lib.models.pose_guider import (
+    MultiScalePoseGuider,
+    MultiScalePoseGuiderConfig,
+    PoseGuiderBase,
+    SingleScalePoseGuider,
+    SingleScalePoseGuiderConfig,
+)
+from aniportrait_lib.models.pose_injection import PoseInjector
+from aniportrait_lib.models.reference_attention import ReferenceAttention
+from aniportrait_lib.models.scheduler import build_scheduler
+from aniportrait_lib.models.unets import build_image_denoising_unet, build_reference_unet
+
+from .checkpoint import latest_checkpoint, load_training_state, save_training_state
+from .lmk2video_config import Lmk2VideoModelConfig, Stage1TrainConfig
+from .lmk2video_data import FramePairDataset
+
+__all__ = [
+    "Lmk2VideoNetworks",
+    "Stage1Trainer",
+    "build_pose_guider",
+    "build_stage1_networks",
+    "clip_grad_norm_float64",
+    "min_snr_weights",
+    "torch_threads",
+]
+
+LOG_COLUMNS = ("step", "loss", "lr", "seconds")
+
+
+@contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Run the block with ``count`` torch intra-op threads (``None``: unchanged), then restore."""
+    previous = torch.get_num_threads()
+    if count is not None:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def build_pose_guider(config: Lmk2VideoModelConfig) -> PoseGuiderBase:
+    """Guider (a), (b) or (c) at the config's size (``latent_channels`` = first UNet width)."""
+    c = config.latent_channels
+    if config.guider == "a":
+        return SingleScalePoseGuider(SingleScalePoseGuiderConfig(c, tuple(config.single_guider_channels)))
+    if config.guider not in ("b", "c"):
+        raise ValueError(f"guider must be 'a', 'b' or 'c'; got {config.guider!r}")
+    return MultiScalePoseGuider(
+        MultiScalePoseGuiderConfig(
+            latent_channels=c,
+            num_attention_heads=config.guider_attention_heads,
+            attention_head_dim=config.guider_attention_head_dim,
+            reference_cross_attention=config.guider == "c",
+        )
+    )
+
+
+class Lmk2VideoNetworks(nn.Module):
+    """The three trained networks in one module (one state dict: ``reference_unet.*``, ``denoising_unet.*``,
+    ``pose_guider.*``); installs reference attention and pose hooks on them once."""
+
+    def __init__(self, reference_unet: nn.Module, denoising_unet: nn.Module, pose_guider: PoseGuiderBase):
+        super().__init__()
+        self.reference_unet, self.denoising_unet, self.pose_guider = (
+            reference_unet,
+            denoising_unet,
+            pose_guider,
+        )
+        self.attention = ReferenceAttention(reference_unet, denoising_unet)
+        self.injector = PoseInjector(denoising_unet)
+
+    def forward(self, noisy, timesteps, context, pose, ref_pose, ref_latents=None, reference_timestep=0):
+        """Velocity prediction shaped like ``noisy``: ``(B, 4, h, w)`` or ``(B, 4, F, h, w)`` (stage 2).
+
+        Args:
+            context: CLIP embeddings ``(B, 1, C)`` (repeated per frame here for a motion UNet).
+            pose: ``(B, 3, H, W)`` or ``(B, 3, F, H, W)`` in [−1, 1]; ref_pose: ``(B, 3, H, W)``.
+            ref_latents: ``(B, 4, h, w)``, or ``None`` for the unconditional drop (no reference attention).
+        """
+        self.attention.clear()
+        try:
+            if ref_latents is not None:
+                t_ref = torch.full((len(ref_latents),), reference_timestep, device=ref_latents.device)
+                self.reference_unet(ref_latents, t_ref, encoder_hidden_states=context)
+                self.attention.update()
+            pose = pose.unsqueeze(2) if pose.ndim == 4 else pose  # (B, 3, F, H, W)
+            features = self.pose_guider(pose, ref_pose)  # [(B, C_k, F, h_k, w_k)]
+            if noisy.ndim == 5:  # motion UNet: context per frame, batch-major (B·F, 1, C)
+                context = context.repeat_interleave(noisy.shape[2], dim=0)
+            with self.injector.features(features):
+                return self.denoising_unet(noisy, timesteps, encoder_hidden_states=context).sample
+        finally:
+            self.attention.clear()
+
+
+def build_stage1_networks(config: Lmk2VideoModelConfig) -> Lmk2VideoNetworks:
+    """Fresh stage-1 networks (reference UNet, 2-D denoiser, guider) at the config's size."""
+    return Lmk2VideoNetworks(
+        build_reference_unet(config.unet), build_image_denoising_unet(config.unet), build_pose_guider(config)
+    )
+
+
+def clip_grad_norm_float64(parameters, max_norm: float) -> float:
+    """Clip the global gradient norm to ``max_norm``, computing the norm in float64; returns the norm.
+
+    Why not ``torch.nn.utils.clip_grad_norm_``: at step 0 the multi-scale guider's zero-initialised
+    ``final_proj`` feeds a constant map into BatchNorm (variance 0), and the backward pass multiplies by
+    ``1/sqrt(eps)`` at each of its seven BatchNorms: gradients reach ~1e21 and their squared norm overflows
+    float32. The float32 norm is then ``inf`` and every gradient is scaled to zero - the guider never
+    leaves zero. In float64 the clip works as intended: the first step moves ``final_proj`` only.
+    """
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return 0.0
+    total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.double()) for g in grads]))
+    coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    for grad in grads:
+        grad.mul_(coef.to(grad.dtype))
+    return float(total)
+
+
+def min_snr_weights(scheduler, timesteps: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Official min-SNR-γ weights for v-prediction: ``min(SNR+1, γ) / (SNR+1)`` per timestep → ``(B,)``."""
+    alphas = scheduler.alphas_cumprod.to(timesteps.device)[timesteps]
+    snr = alphas / (1.0 - alphas) + 1.0  # "+1" because the target is the velocity
+    return torch.clamp(snr, max=gamma) / snr
+
+
+def _optimizer(parameters, config: Stage1TrainConfig) -> torch.optim.Optimizer:
+    kwargs = dict(lr=config.learning_rate, betas=config.adam_betas, weight_decay=config.adam_weight_decay,
+                  eps=config.adam_epsilon)  # fmt: skip
+    if config.use_8bit_adam and torch.cuda.is_available() and not config.cpu:
+        try:
+            import bitsandbytes as bnb
+
+            return bnb.optim.AdamW8bit(parameters, **kwargs)
+        except ImportError:
+            warnings.warn("bitsandbytes is not installed: using torch AdamW", stacklevel=3)
+    return torch.optim.AdamW(parameters, **kwargs)
+
+
+class Stage1Trainer:
+    """Stage-1 training with exact resume.
+
+    Args:
+        networks: from :func:`build_stage1_networks` (or loaded weights).
+        vae: frozen ``AutoencoderKL`` (latents × 0.18215). image_encoder: frozen CLIP image encoder.
+        dataset: :class:`FramePairDataset` at ``config.image_size``.
+        config: the recipe. output_dir: ``checkpoint-*.pt``, ``latest`` and ``log.csv`` go here.
+    """
+
+    def __init__(
+        self,
+        networks: Lmk2VideoNetworks,
+        vae: AutoencoderKL,
+        image_encoder: CLIPVisionModelWithProjection,
+        dataset: FramePairDataset,
+        config: Stage1TrainConfig,
+        output_dir: str | Path,
+    ):
+        self._check_denoiser(networks)
+        if dataset.image_size != config.image_size:
+            raise ValueError(
+                f"dataset frames are {dataset.image_size} px, config.image_size is {config.image_size}"
+            )
+        self.config, self.dataset, self.output_dir = config, dataset, Path(output_dir)
+        self.accelerator = Accelerator(cpu=config.cpu, mixed_precision=config.mixed_precision)
+        self.vae = vae.requires_grad_(False).eval().to(self.accelerator.device)
+        self.image_encoder = image_encoder.requires_grad_(False).eval().to(self.accelerator.device)
+        self.noise_scheduler = build_scheduler(config.scheduler)
+        self.select_trainable(networks)
+        if config.gradient_checkpointing:
+            networks.denoising_unet.enable_gradient_checkpointing()
+            networks.reference_unet.enable_gradient_checkpointing()
+        trainable = [p for p in networks.parameters() if p.requires_grad]
+        optimizer = _optimizer(trainable, config)
+        warmup = max(config.lr_warmup_steps, 1)
+        lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: min(1.0, (k + 1) / warmup))
+        self.networks, self.optimizer, self.lr_scheduler = self.accelerator.prepare(
+            networks, optimizer, lr_scheduler
+        )
+        self.step = 0
+
+    @staticmethod
+    def _check_denoiser(networks: Lmk2VideoNetworks) -> None:
+        if not isinstance(networks.denoising_unet, UNet2DConditionModel):
+            raise ValueError(
+                "stage 1 trains the 2-D denoiser (build_image_denoising_unet), not a motion UNet"
+            )
+
+    def select_trainable(self, networks: Lmk2VideoNetworks) -> None:
+        """Stage 1: everything except the reference UNet's ``reference_frozen`` prefixes."""
+        networks.requires_grad_(True)
+        for name, parameter in networks.reference_unet.named_parameters():
+            parameter.requires_grad_(not any(name.startswith(p) for p in self.config.reference_frozen))
+
+    def train_mode(self) -> None:
+        """Modes for an optimizer step (stage 1: all networks in training mode)."""
+        self.networks.train()
+
+    @property
+    def log_path(self) -> Path:
+        return self.output_dir / "log.csv"
+
+    @property
+    def unwrapped(self) -> Lmk2VideoNetworks:
+        return self.accelerator.unwrap_model(self.networks)
+
+    @torch.no_grad()
+    def encode(self, batch: dict[str, torch.Tensor], drop: bool):
+        """→ target latents, ref latents (``.sample()`` × 0.18215) and CLIP context ``(B, 1, C)``.
+
+        Pixels ``(B, 3, H, W)`` give ``(B, 4, h, w)``; clips ``(B, 3, F, H, W)`` give ``(B, 4, F, h, w)``.
+        """
+        device = self.accelerator.device
+        pixels = batch["pixel_values"].to(device)
+        if pixels.ndim == 5:
+            folded = rearrange(pixels, "b c f h w -> (b f) c h w")
+            latents = self.vae.encode(folded).latent_dist.sample() * VAE_SCALING_FACTOR
+            latents = rearrange(latents, "(b f) c h w -> b c f h w", b=len(pixels))
+        else:
+            latents = self.vae.encode(pixels).latent_dist.sample() * VAE_SCALING_FACTOR
+        ref_latents = self.vae.encode(batch["ref_pixel_values"].to(device)).latent_dist.sample()
+        clip_pixels = batch["clip_pixels"].to(device) * (0.0 if drop else 1.0)  # zeroed pixels, not embeds
+        context = self.image_encoder(clip_pixels).image_embeds.unsqueeze(1)
+        return latents, ref_latents * VAE_SCALING_FACTOR, context
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Min-SNR-weighted v-prediction loss of one micro-batch (noise, t and drop from the torch RNG)."""
+        cfg, device = self.config, self.accelerator.device
+        drop = bool(torch.rand(()) < cfg.uncond_ratio)
+        latents, ref_latents, context = self.encode(batch, drop)
+        noise = torch.randn_like(latents)
+        if cfg.noise_offset:
+            offset_shape = (*latents.shape[:2], *[1] * (latents.ndim - 2))  # (B, C, 1, 1[, 1])
+            noise = noise + cfg.noise_offset * torch.randn(offset_shape, device=device)
+        timesteps = torch.randint(0, cfg.scheduler.num_train_timesteps, (len(latents),), device=device)
+        noisy = self.noise_scheduler.add_noise(latents, noise, timesteps)
+        target = self.noise_scheduler.get_velocity(latents, noise, timesteps)
+        prediction = self.networks(
+            noisy, timesteps, context, batch["pose"].to(device), batch["ref_pose"].to(device),
+            None if drop else ref_latents, cfg.reference_timestep,
+        )  # fmt: skip
+        per_sample = F.mse_loss(prediction.float(), target.float(), reduction="none")
+        per_sample = per_sample.mean(dim=tuple(range(1, per_sample.ndim)))
+        return (per_sample * min_snr_weights(self.noise_scheduler, timesteps, cfg.snr_gamma)).mean()
+
+    def _optimizer_step(self) -> float:
+        """Gradient accumulation over ``gradient_accumulation_steps`` micro-batches, clip, step."""
+        cfg = self.config
+        self.train_mode()
+        self.optimizer.zero_grad(set_to_none=True)
+        total = 0.0
+        for micro in range(cfg.gradient_accumulation_steps):
+            position = (self.step * cfg.gradient_accumulation_steps + micro) * cfg.batch_size
+            with self.accelerator.autocast():
+                loss = (
+                    self.loss(self.dataset.batch(position, cfg.batch_size)) / cfg.gradient_accumulation_steps
+                )
+            self.accelerator.backward(loss)
+            total += float(loss.detach())
+        if cfg.max_grad_norm > 0:
+            self.accelerator.unscale_gradients()
+            clip_grad_norm_float64(self.networks.parameters(), cfg.max_grad_norm)
+        self.optimizer.step()
+        self.lr_scheduler.step()
+        self.step += 1
+        return total
+
+    def _log(self, loss: float, seconds: float) -> None:
+        new_file = not self.log_path.is_file()
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("a", newline="") as file:
+            writer = csv.writer(file)
+            if new_file:
+                writer.writerow(LOG_COLUMNS)
+            writer.writerow(
+                [self.step, f"{loss:.6g}", f"{self.lr_scheduler.get_last_lr()[0]:.6g}", f"{seconds:.3f}"]
+            )
+
+    def save(self) -> Path:
+        """Atomic checkpoint: networks, optimizer, LR scheduler, RNG states, step (data order follows)."""
+        return save_training_state(
+            self.output_dir, self.step, self.unwrapped, self.optimizer, self.lr_scheduler,
+            extra={"config": asdict(self.config)}, keep_last=self.config.keep_checkpoints,
+        )  # fmt: skip
+
+    def resume(self) -> bool:
+        """Restore the newest checkpoint in ``output_dir`` (log rows after it are dropped); True if found."""
+        path = latest_checkpoint(self.output_dir)
+        if path is None:
+            return False
+        state = load_training_state(path, self.unwrapped, self.optimizer, self.lr_scheduler)
+        self.step = state.step
+        if self.log_path.is_file():
+            with self.log_path.open(newline="") as file:
+                rows = [r for r in csv.DictReader(file) if int(r["step"]) <= self.step]
+            with self.log_path.open("w", newline="") as file:
+                writer = csv.DictWriter(file, fieldnames=LOG_COLUMNS)
+                writer.writeheader()
+                writer.writerows(rows)
+        return True
+
+    def train(self, stop_after: int | None = None) -> list[float]:
+        """Train to ``max_steps`` (or ``stop_after`` more steps); returns this call's losses.
+
+        A fresh run (step 0) seeds every RNG with ``config.seed``; a resumed one continues the restored RNGs.
+        """
+        if self.step == 0:
+            set_seed(self.config.seed)
+        losses: list[float] = []
+        with torch_threads(self.config.num_threads):
+            while self.step < self.config.max_steps and (stop_after is None or len(losses) < stop_after):
+                start = time.perf_counter()
+                losses.append(self._optimizer_step())
+                self._log(losses[-1], time.perf_counter() - start)
+                if self.step % self.config.checkpoint_every == 0 or self.step == self.config.max_steps:
+                    self.save()
+        return losses

@@ -1,0 +1,242 @@
+"""Typed configs of Lmk2Video training (AniPortrait §3.2, spec §4), one bundle per profile.
+
+Every item of the official recipe is a field here, with the official value as the ``gpu`` profile's
+value and a comment naming its source (``train_stage_1.py`` / ``configs/train/stage1.yaml`` of the
+official repository, as summarised in the spec §4). The ``quick`` and ``cpu`` profiles keep the recipe
+(v-prediction, zero-SNR, min-SNR weighting, noise offset, unconditional drop, reference pass at t=0)
+but shrink the networks and the budget so they train on two CPU cores:
+
+* **frames** 64² (quick) / 96² (cpu) instead of 512²; the small VAE has 8 latent channels (SD: 4);
+* **UNets** ``(32, 64, 128, 128)`` with one layer per block and 2 heads - the multi-scale guider adds
+  maps of widths ``(C, C, 2C, 4C, 4C)``, so the UNet widths must be ``(C, 2C, 4C, 4C)``;
+* **VAE**: a small ``AutoencoderKL`` pre-trained for a minute on the corpus frames
+  (:mod:`.lmk2video_vae`) - a random VAE would make the latents meaningless;
+* **CLIP image encoder**: a tiny randomly initialised ViT, frozen. Its embedding of the (single)
+  portrait is one almost constant vector, i.e. a learned-free constant context; this is honest for a
+  one-identity corpus and keeps the code path (zeroed CLIP pixels for the unconditional drop) intact.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from aniportrait_lib.models.image_models import CLIP_VIT_L14_CONFIG, SD_VAE_FT_MSE_CONFIG
+from aniportrait_lib.models.scheduler import DDIMConfig, training_scheduler_config
+from aniportrait_lib.models.unets import SD15_UNET_CONFIG
+
+__all__ = [
+    "LMK2VIDEO_PROFILES",
+    "GuiderKind",
+    "Lmk2VideoEvalConfig",
+    "Lmk2VideoModelConfig",
+    "Lmk2VideoProfile",
+    "Stage1TrainConfig",
+    "Stage2TrainConfig",
+    "VaePretrainConfig",
+    "lmk2video_profile",
+    "small_unet_config",
+]
+
+GuiderKind = Literal["a", "b", "c"]
+"""(a) AnimateAnyone single-scale; (b) AniPortrait multi-scale as released; (c) as the paper describes."""
+
+
+def small_unet_config(
+    widths: tuple[int, ...] = (32, 64, 128, 128), context_dim: int = 32, latent_channels: int = 8
+) -> dict[str, Any]:
+    """SD-style UNet config with SD1.5's block layout at a small size (1 layer per block, 2 heads)."""
+    config = copy.deepcopy(SD15_UNET_CONFIG)
+    config.update(
+        in_channels=latent_channels,  # = the small VAE's latent channels (SD: 4)
+        out_channels=latent_channels,
+        block_out_channels=list(widths),
+        layers_per_block=1,  # SD1.5: 2
+        attention_head_dim=2,  # SD naming: number of heads (SD1.5: 8)
+        cross_attention_dim=context_dim,  # = CLIP projection_dim (SD1.5 / ViT-L: 768)
+        sample_size=8,
+    )
+    return config
+
+
+TINY_CLIP_CONFIG: dict[str, Any] = {
+    # kit: a 1-layer ViT (random, frozen); keeps the 224 px CLIPImageProcessor input of the official code
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+    "image_size": 224,
+    "patch_size": 32,
+    "projection_dim": 32,
+    "hidden_act": "quick_gelu",
+    "layer_norm_eps": 1e-5,
+}
+
+SMALL_VAE_CONFIG: dict[str, Any] = {
+    # kit: 4 blocks → /8 like sd-vae-ft-mse (block_out 128..512, 2 layers), at 1/8 - 1/16 the width
+    "in_channels": 3,
+    "out_channels": 3,
+    "down_block_types": ["DownEncoderBlock2D"] * 4,
+    "up_block_types": ["UpDecoderBlock2D"] * 4,
+    "block_out_channels": [16, 32, 32, 32],
+    "layers_per_block": 1,
+    "act_fn": "silu",
+    "latent_channels": 8,  # sd-vae-ft-mse: 4; on the quick corpus after 200 steps 22.9 dB vs 21.6 dB
+    "norm_num_groups": 16,  # sd-vae-ft-mse: 32 (the 16-channel block needs fewer groups)
+    "sample_size": 96,
+}
+
+
+@dataclass
+class Lmk2VideoModelConfig:
+    """Sizes of the Lmk2Video networks (defaults: official SD1.5 / ViT-L / sd-vae-ft-mse sizes)."""
+
+    unet: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(SD15_UNET_CONFIG))  # both UNets
+    vae: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(SD_VAE_FT_MSE_CONFIG))
+    clip: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(CLIP_VIT_L14_CONFIG))
+    guider: GuiderKind = "b"  # official release: (b)
+    guider_attention_heads: int = 16  # official Transformer2DModel default (16 × 88)
+    guider_attention_head_dim: int = 88
+    single_guider_channels: tuple[int, ...] = (16, 32, 64, 128)  # AnimateAnyone (a) conv widths
+
+    @property
+    def latent_channels(self) -> int:
+        """Guider output width = first UNet width (SD1.5: 320)."""
+        return int(self.unet["block_out_channels"][0])
+
+
+@dataclass
+class Stage1TrainConfig:
+    """Stage 1: denoiser 2-D part + reference UNet + PoseGuider on (target, reference) frame pairs.
+
+    Defaults are the official values (spec §4, ``configs/train/stage1.yaml``, ``train_stage_1.py``).
+    """
+
+    image_size: int = 512  # stage1.yaml data.train_width/height
+    batch_size: int = 2  # train_bs per GPU
+    gradient_accumulation_steps: int = 1  # stage1.yaml
+    max_steps: int = 300_000  # max_train_steps (official checkpoint: step 300000)
+    learning_rate: float = 1e-5  # solver.learning_rate, constant ...
+    lr_warmup_steps: int = 1  # ... after lr_warmup_steps
+    adam_betas: tuple[float, float] = (0.9, 0.999)  # solver.adam_beta1/2
+    adam_weight_decay: float = 1e-2  # solver.adam_weight_decay
+    adam_epsilon: float = 1e-8  # solver.adam_epsilon
+    use_8bit_adam: bool = True  # bitsandbytes AdamW8bit (falls back to torch AdamW where unavailable)
+    max_grad_norm: float = 1.0  # solver.max_grad_norm
+    mixed_precision: str = "fp16"  # accelerate ("no" on CPU)
+    gradient_checkpointing: bool = False  # stage 1: off (stage 2: on)
+    seed: int = 12580  # official seed
+    noise_offset: float = 0.05  # noise += 0.05·randn(B, C, 1, 1)
+    snr_gamma: float = 5.0  # min-SNR-γ weighting, w = min(SNR+1, γ)/(SNR+1) for v-prediction
+    uncond_ratio: float = 0.1  # whole batch: zero CLIP pixels and no reference attention
+    reference_timestep: int = 0  # the reference UNet sees its latents at t = 0
+    reference_frozen: tuple[str, ...] = ("up_blocks.3",)  # its output head is never used
+    scheduler: DDIMConfig = field(default_factory=training_scheduler_config)  # scaled_linear, v-pred, 0-SNR
+    checkpoint_every: int = 2000  # kit (official: checkpointing_steps 2000)
+    keep_checkpoints: int = 2  # kit: newest training checkpoints kept
+    cpu: bool = False  # accelerate: force the CPU
+    num_threads: int | None = None  # torch intra-op threads while training (None: leave as is)
+
+
+@dataclass
+class Stage2TrainConfig(Stage1TrainConfig):
+    """Stage 2: only the motion modules, on 16-frame clips, from stage-1 weights (spec §4, stage2.yaml).
+
+    Fields not repeated here keep the stage-1 recipe (lr, Adam, min-SNR, noise offset, uncond ratio, ...).
+    """
+
+    batch_size: int = 1  # train_bs per GPU
+    max_steps: int = 40_000  # official motion_module.pth: step 40000
+    gradient_checkpointing: bool = True  # stage2.yaml
+    num_frames: int = 16  # n_sample_frames
+    sample_strides: tuple[int, ...] = (1, 4)  # sample_stride_aug: 50 % stride 1, 50 % stride 4
+
+
+@dataclass
+class VaePretrainConfig:
+    """Short pre-training of the small VAE on corpus frames (kit; the gpu profile uses sd-vae-ft-mse)."""
+
+    steps: int = 0  # 0 = do not pre-train (real weights)
+    batch_size: int = 8
+    learning_rate: float = 3e-3  # Adam, cosine decay; tiny conv nets from scratch tolerate a large rate
+    kl_weight: float = 1e-6  # SD's VAE used 1e-6 with a perceptual/GAN loss; here plain L1 + KL
+    seed: int = 0
+    num_threads: int | None = None  # torch intra-op threads (see Stage1TrainConfig.num_threads)
+
+
+@dataclass
+class Lmk2VideoEvalConfig:
+    """Held-out evaluation: frames per clip, sampler settings (official sampling in comments)."""
+
+    frames_per_clip: int = 8  # evenly spaced frames per held-out clip (after the reference frame 0)
+    max_clips: int = 8  # held-out clips evaluated
+    num_inference_steps: int = 25  # official CLI default
+    guidance_scale: float = 3.5  # official CLI default
+    scheduler: DDIMConfig = field(default_factory=DDIMConfig)  # official inference: linear betas
+    upscale_to: int = 256  # frames are upscaled to this side before MediaPipe
+    seed: int = 42  # official sampling seed
+    num_threads: int | None = None  # torch intra-op threads while sampling
+
+
+@dataclass
+class Lmk2VideoProfile:
+    """Everything one profile needs: model sizes, VAE pre-training, stage 1, evaluation."""
+
+    name: str
+    model: Lmk2VideoModelConfig
+    vae: VaePretrainConfig
+    stage1: Stage1TrainConfig
+    evaluation: Lmk2VideoEvalConfig
+
+
+def _small(image_size: int, steps: int, vae_steps: int, eval_frames: int, eval_steps: int) -> tuple:
+    model = Lmk2VideoModelConfig(
+        unet=small_unet_config(),
+        vae={**SMALL_VAE_CONFIG, "sample_size": image_size},
+        clip=dict(TINY_CLIP_CONFIG),
+        guider_attention_heads=2,
+        guider_attention_head_dim=16,
+        single_guider_channels=(16, 32, 64, 128),
+    )
+    stage1 = Stage1TrainConfig(
+        image_size=image_size,
+        batch_size=4,  # kit: more pairs per step help small nets more than GPU-sized batches of 2
+        max_steps=steps,
+        learning_rate=3e-4,  # kit: small nets from scratch (official 1e-5 fine-tunes SD1.5)
+        lr_warmup_steps=20,
+        use_8bit_adam=False,  # bitsandbytes is CUDA-only
+        mixed_precision="no",
+        checkpoint_every=max(steps // 2, 1),
+        cpu=True,
+        # kit, measured on a shared 2-core machine: these small ops are dominated by thread
+        # synchronisation; one thread gave 0.13 s per step, two threads 0.25 - 3.9 s.
+        num_threads=1,
+    )
+    vae = VaePretrainConfig(steps=vae_steps, batch_size=8, num_threads=1)
+    evaluation = Lmk2VideoEvalConfig(
+        frames_per_clip=eval_frames,
+        num_inference_steps=eval_steps,
+        guidance_scale=1.5,  # kit: a weakly conditioned small model; 3.5 over-saturates it
+        scheduler=training_scheduler_config(),  # kit: sample with the betas it was trained with
+        num_threads=1,
+    )
+    return model, vae, stage1, evaluation
+
+
+LMK2VIDEO_PROFILES: dict[str, Lmk2VideoProfile] = {
+    "quick": Lmk2VideoProfile("quick", *_small(64, steps=60, vae_steps=80, eval_frames=4, eval_steps=10)),
+    "cpu": Lmk2VideoProfile("cpu", *_small(96, steps=500, vae_steps=500, eval_frames=6, eval_steps=20)),
+    "gpu": Lmk2VideoProfile(
+        "gpu", Lmk2VideoModelConfig(), VaePretrainConfig(), Stage1TrainConfig(), Lmk2VideoEvalConfig()
+    ),
+}
+
+
+def lmk2video_profile(name: str, **stage1_overrides: Any) -> Lmk2VideoProfile:
+    """A deep copy of a profile's configs; ``stage1_overrides`` replace :class:`Stage1TrainConfig` fields."""
+    if name not in LMK2VIDEO_PROFILES:
+        raise ValueError(f"unknown Lmk2Video profile {name!r}: choose one of {', '.join(LMK2VIDEO_PROFILES)}")
+    profile = copy.deepcopy(LMK2VIDEO_PROFILES[name])
+    profile.stage1 = replace(profile.stage1, **stage1_overrides)
+    return profile

@@ -1,0 +1,380 @@
+"""The PoseGuider study of notebook 03: sizes of the three guiders, and a controlled stage-1 comparison.
+
+Guiders: (a) AnimateAnyone single-scale, (b) AniPortrait multi-scale as released, (c) multi-scale with the
+reference-pose cross-attention the paper describes (:mod:`aniportrait_lib.models.pose_guider`).
+
+The comparison trains stage 1 three times with the same data, budget, seed, VAE and CLIP encoder - only
+the guider differs - and scores held-out frames (:mod:`aniportrait_lib.evaluation.video_metrics`) against
+the "reference image unchanged" baseline.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from diffusers import AutoencoderKL
+from transformers import CLIPVisionModelWithProjection
+
+from aniportrait_lib.evaluation.video_metrics import score_frames, summarize_scores
+from aniportrait_lib.models.image_models import build_clip_image_encoder, build_vae
+
+from .lmk2video import (
+    Lmk2VideoNetworks,
+    Stage1Trainer,
+    build_pose_guider,
+    build_stage1_networks,
+    torch_threads,
+)
+from .lmk2video_config import Lmk2VideoModelConfig, Lmk2VideoProfile
+from .lmk2video_data import EvalClip, FramePairDataset, to_unit_range
+from .lmk2video_export import build_stage1_pipeline
+from .lmk2video_vae import calibrate_latent_scale, pretrain_vae
+
+__all__ = [
+    "BASELINE",
+    "GUIDER_NAMES",
+    "VAE_CEILING",
+    "FrozenModels",
+    "GuiderStudy",
+    "describe_study",
+    "plot_losses",
+    "plot_pose_features",
+    "run_guider_study",
+    "study_table",
+    "evaluate_heldout",
+    "generate_clip",
+    "guider_size_table",
+    "log_study_metrics",
+    "plot_sample_grid",
+    "prepare_frozen_models",
+    "train_guider",
+    "vae_reconstruction",
+]
+
+GUIDER_NAMES = {
+    "a": "(a) single-scale (AnimateAnyone)",
+    "b": "(b) multi-scale, as released",
+    "c": "(c) multi-scale + ref cross-attn (paper)",
+}
+
+
+def guider_size_table(model: Lmk2VideoModelConfig, image_size: int) -> list[dict]:
+    """Parameters and feature-map shapes of guiders a, b, c at ``model``'s size, built on the meta device.
+
+    Returns one row per guider: ``guider``, ``parameters``, ``state_elements`` (parameters + BatchNorm
+    buffers: what a ``.pth`` holds) and ``features`` (list of ``(C, h, w)``).
+    """
+    rows = []
+    for kind in GUIDER_NAMES:
+        with torch.device("meta"):
+            guider = build_pose_guider(replace(model, guider=kind)).eval()
+            pose = torch.empty(1, 3, 1, image_size, image_size)
+            features = guider(pose, torch.empty(1, 3, image_size, image_size))
+        shapes = [(f.shape[1], f.shape[3], f.shape[4]) for f in features]
+        parameters = sum(p.numel() for p in guider.parameters())
+        elements = parameters + sum(b.numel() for b in guider.buffers())  # = the .pth's numbers
+        rows.append({"guider": GUIDER_NAMES[kind], "parameters": parameters, "state_elements": elements,
+                     "features": shapes})  # fmt: skip
+    return rows
+
+
+@dataclass
+class FrozenModels:
+    """The frozen image models shared by every run of the study."""
+
+    vae: AutoencoderKL
+    image_encoder: CLIPVisionModelWithProjection
+    vae_losses: list[float]  # pre-training loss per step (empty for real weights)
+    latent_scale: float  # factor folded into the VAE so that 0.18215·latents has unit std
+    seconds: float
+
+
+def prepare_frozen_models(
+    dataset: FramePairDataset,
+    profile: Lmk2VideoProfile,
+    seed: int = 0,
+    vae_folder: str | Path | None = None,
+    image_encoder_folder: str | Path | None = None,
+) -> FrozenModels:
+    """Frozen VAE + CLIP encoder for the study.
+
+    Small profiles (``profile.vae.steps > 0``): a small VAE pre-trained on the training frames and
+    calibrated, and a random tiny CLIP encoder. Otherwise real weights are required: local diffusers /
+    transformers folders of ``sd-vae-ft-mse`` and the sd-image-variations ``image_encoder``.
+
+    Raises:
+        ValueError: a profile without VAE pre-training and no ``vae_folder`` / ``image_encoder_folder``.
+    """
+    start = time.perf_counter()
+    if not profile.vae.steps:
+        if vae_folder is None or image_encoder_folder is None:
+            raise ValueError(
+                f"profile {profile.name!r} uses the real VAE and CLIP encoder: pass vae_folder and "
+                "image_encoder_folder (local diffusers / transformers folders)"
+            )
+        vae = build_vae(folder=vae_folder).requires_grad_(False).eval()
+        encoder = build_clip_image_encoder(folder=image_encoder_folder).requires_grad_(False).eval()
+        return FrozenModels(vae, encoder, [], 1.0, time.perf_counter() - start)
+    torch.manual_seed(seed)
+    vae = build_vae({**profile.model.vae, "sample_size": dataset.image_size})
+    frames = np.concatenate(dataset.frames)
+    losses = pretrain_vae(vae, frames, profile.vae)
+    scale = calibrate_latent_scale(vae, frames[:: max(1, len(frames) // 64)])
+    encoder = build_clip_image_encoder(profile.model.clip).requires_grad_(False).eval()
+    return FrozenModels(vae.eval(), encoder, losses, scale, time.perf_counter() - start)
+
+
+def train_guider(
+    kind: str, profile: Lmk2VideoProfile, dataset: FramePairDataset, frozen: FrozenModels, out_dir: str | Path
+) -> tuple[Lmk2VideoNetworks, list[float], float]:
+    """Stage 1 with guider ``kind`` (fresh networks, seed ``stage1.seed``) → (networks, losses, seconds)."""
+    model = replace(profile.model, guider=kind)
+    torch.manual_seed(profile.stage1.seed)
+    networks = build_stage1_networks(model)
+    trainer = Stage1Trainer(networks, frozen.vae, frozen.image_encoder, dataset, profile.stage1, out_dir)
+    trainer.resume()
+    start = time.perf_counter()
+    losses = trainer.train()
+    return trainer.unwrapped, losses, time.perf_counter() - start
+
+
+def generate_clip(pipeline, clip: EvalClip, profile: Lmk2VideoProfile) -> np.ndarray:
+    """Frames ``(N, S, S, 3)`` uint8 for the clip's target poses, from its reference frame."""
+    import PIL.Image
+
+    cfg, size = profile.evaluation, clip.ref_image.shape[0]
+    with torch_threads(cfg.num_threads):
+        video = pipeline(
+            PIL.Image.fromarray(clip.ref_image), list(clip.poses), clip.ref_pose, width=size, height=size,
+            num_inference_steps=cfg.num_inference_steps, guidance_scale=cfg.guidance_scale,
+            generator=torch.Generator().manual_seed(cfg.seed),
+        ).videos  # fmt: skip
+    return (video[0].permute(1, 2, 3, 0).numpy() * 255).round().astype(np.uint8)
+
+
+def evaluate_heldout(
+    networks: Lmk2VideoNetworks | None,
+    frozen: FrozenModels,
+    profile: Lmk2VideoProfile,
+    clips: list[EvalClip],
+    extractor,
+    method: str,
+) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """Score one method on the held-out clips → (one summary row per clip, generated frames per clip).
+
+    ``networks=None`` scores the baseline: the reference frame, unchanged, for every target frame.
+    """
+    pipeline = None
+    if networks is not None:
+        pipeline = build_stage1_pipeline(networks, frozen.vae, frozen.image_encoder, profile.model.unet,
+                                         profile.evaluation.scheduler)  # fmt: skip
+    rows, generated = [], {}
+    for clip in clips:
+        if pipeline is None:
+            frames = np.repeat(clip.ref_image[None], len(clip.frames), axis=0)
+        else:
+            frames = generate_clip(pipeline, clip, profile)
+        generated[clip.clip_id] = frames
+        scores = score_frames(frames, clip.frames, clip.lmks2d, extractor, profile.evaluation.upscale_to)
+        rows.append({"method": method, "clip_id": clip.clip_id, **summarize_scores(scores)})
+    return rows, generated
+
+
+def vae_reconstruction(frozen: FrozenModels, clips: list[EvalClip]) -> dict[str, np.ndarray]:
+    """Held-out target frames through the VAE (the ceiling of any latent model), per clip."""
+    out = {}
+    with torch.no_grad():
+        for clip in clips:
+            latents = frozen.vae.encode(to_unit_range(clip.frames)).latent_dist.mean
+            images = frozen.vae.decode(latents).sample.clamp(-1, 1)
+            out[clip.clip_id] = ((images + 1) * 127.5).round().byte().movedim(1, -1).numpy()
+    return out
+
+
+def plot_sample_grid(clip: EvalClip, generated: dict[str, np.ndarray], columns: int = 4):
+    """Rows: pose, ground truth, then each method's frames for one clip → matplotlib figure."""
+    n = min(columns, len(clip.frames))
+    rows = [("pose", clip.poses), ("ground truth", clip.frames)] + [
+        (k, v[clip.clip_id]) for k, v in generated.items()
+    ]
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.6 * n + 1.5, 1.6 * len(rows)), squeeze=False)
+    for r, (name, frames) in enumerate(rows):
+        for c in range(n):
+            axes[r, c].imshow(frames[c])
+            axes[r, c].set_xticks([])
+            axes[r, c].set_yticks([])
+        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle(f"held-out {clip.clip_id}, frames {[int(i) for i in clip.frame_indices[:n]]}")
+    return fig
+
+
+@dataclass
+class GuiderStudy:
+    """Results of :func:`run_guider_study`: per-clip rows, frames, losses and networks per method."""
+
+    rows: list[dict]  # one row per (method, clip): the summary of :func:`summarize_scores`
+    generated: dict[str, dict[str, np.ndarray]]  # method → clip id → frames (N, S, S, 3)
+    losses: dict[str, list[float]]  # guider → training loss per step
+    seconds: dict[str, float]  # guider → training wall time
+    networks: dict[str, Lmk2VideoNetworks]
+
+
+BASELINE = "reference unchanged"
+VAE_CEILING = "VAE reconstruction (ceiling)"
+
+
+def run_guider_study(
+    kinds: str, profile: Lmk2VideoProfile, dataset: FramePairDataset, frozen: FrozenModels,
+    clips: list[EvalClip], extractor, out_dir: str | Path,
+) -> GuiderStudy:  # fmt: skip
+    """Train stage 1 once per guider in ``kinds`` (same data, budget, seed) and score held-out clips.
+
+    Also scores the unchanged-reference baseline and the VAE reconstruction of the true frames (the
+    best any model working in this VAE's latent space could do).
+    """
+    study = GuiderStudy([], {}, {}, {}, {})
+    baseline_rows, study.generated[BASELINE] = evaluate_heldout(
+        None, frozen, profile, clips, extractor, BASELINE
+    )
+    study.generated[VAE_CEILING] = vae_reconstruction(frozen, clips)
+    for clip in clips:
+        scores = score_frames(study.generated[VAE_CEILING][clip.clip_id], clip.frames, clip.lmks2d, extractor,
+                              profile.evaluation.upscale_to)  # fmt: skip
+        study.rows.append({"method": VAE_CEILING, "clip_id": clip.clip_id, **summarize_scores(scores)})
+    study.rows += baseline_rows
+    for kind in kinds:
+        networks, study.losses[kind], study.seconds[kind] = train_guider(
+            kind, profile, dataset, frozen, Path(out_dir) / f"guider_{kind}"
+        )
+        rows, study.generated[GUIDER_NAMES[kind]] = evaluate_heldout(
+            networks, frozen, profile, clips, extractor, GUIDER_NAMES[kind]
+        )
+        study.rows += rows
+        study.networks[kind] = networks
+    return study
+
+
+def study_table(study: GuiderStudy):
+    """Mean over held-out clips per method → ``pandas.DataFrame`` (rows: methods)."""
+    import pandas as pd
+
+    table = pd.DataFrame(study.rows).drop(columns="clip_id").groupby("method", sort=False).mean()
+    table.attrs["image_size"] = int(next(iter(study.generated[BASELINE].values())).shape[1])
+    return table
+
+
+_ON_PAR = {"landmark_px": 0.03, "psnr": 0.2, "mouth_psnr": 0.2}  # |difference| below: "on par" (px / dB)
+
+
+def _verdict(value: float, baseline: float, column: str, higher: bool) -> str:
+    if np.isnan(value) or np.isnan(baseline):
+        return "not measurable: no face found"
+    if abs(value - baseline) < _ON_PAR[column]:
+        return "on par"
+    return "better" if (value > baseline) == higher else "worse"
+
+
+def describe_study(table) -> str:
+    """A few sentences (markdown) that read the table: best guider, and each guider against the baseline.
+
+    Differences below 0.03 px (landmarks) or 0.2 dB (PSNR) are called "on par": they are within the
+    spread between held-out clips at these sizes.
+    """
+    guiders = [m for m in table.index if m not in (BASELINE, VAE_CEILING)]
+    base, ceiling = table.loc[BASELINE], table.loc[VAE_CEILING]
+    lines = []
+    if table.loc[guiders, "landmark_px"].notna().any():
+        best = table.loc[guiders, "landmark_px"].idxmin()
+        lines.append(
+            f"Lowest landmark error among the guiders: **{best}** ({table.loc[best, 'landmark_px']:.2f} px)."
+        )
+    for name in guiders:
+        row = table.loc[name]
+        verdicts = [
+            f"{label} {row[column]:.2f} vs {base[column]:.2f} "
+            f"({_verdict(row[column], base[column], column, higher)})"
+            for column, label, higher in (("landmark_px", "landmark error", False), ("psnr", "PSNR", True),
+                                          ("mouth_psnr", "mouth PSNR", True))
+        ]  # fmt: skip
+        lines.append(
+            f"- {name}: "
+            + "; ".join(verdicts)
+            + f"; no face in {100 * row['no_face_fraction']:.0f}% of frames."
+        )
+    lines.append(
+        f"The VAE alone reconstructs the true frames at {ceiling['psnr']:.1f} dB "
+        f"(baseline {base['psnr']:.1f} dB): "
+        + (
+            "no model in this latent space can beat the baseline's PSNR."
+            if ceiling["psnr"] <= base["psnr"] + 0.2
+            else "the latent space leaves room to beat the baseline."
+        )  # fmt: skip
+    )
+    return "\n".join(lines)
+
+
+def plot_pose_features(guider, pose: np.ndarray):
+    """The pose image and the mean |activation| of each feature map the guider adds → figure."""
+    images = to_unit_range(pose)[None, :, None]  # (1, 3, 1, S, S)
+    guider = guider.eval()
+    with torch.no_grad():
+        features = guider(images, images[:, :, 0])
+    fig, axes = plt.subplots(1, 1 + len(features), figsize=(2.2 * (1 + len(features)), 2.4))
+    axes[0].imshow(pose)
+    axes[0].set_title("pose image")
+    for k, (ax, feature) in enumerate(zip(axes[1:], features, strict=True)):
+        ax.imshow(feature[0, :, 0].abs().mean(0).numpy(), cmap="magma")
+        ax.set_title(f"f{k} {tuple(feature.shape[1:2]) + tuple(feature.shape[3:])}", fontsize=8)
+    for ax in axes:
+        ax.axis("off")
+    return fig
+
+
+def plot_losses(study: GuiderStudy, window: int = 10):
+    """Training loss per guider (running mean over ``window`` steps) → figure."""
+    fig, ax = plt.subplots(figsize=(7, 3))
+    for kind, losses in study.losses.items():
+        smooth = (
+            np.convolve(losses, np.ones(window) / window, mode="valid") if len(losses) >= window else losses
+        )
+        ax.plot(smooth, label=GUIDER_NAMES[kind])
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("min-SNR weighted v-loss")
+    ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    return fig
+
+
+_METRICS = (  # column, direction, absolute tolerance, unit, description
+    ("landmark_px", "lower", 0.5, "px", "re-extracted vs driving landmarks (frames with a face)"),
+    ("no_face_fraction", "lower", 0.25, "", "share of frames where MediaPipe found no face"),
+    ("psnr", "higher", 1.5, "dB", "whole-frame PSNR vs ground truth"),
+    ("mouth_psnr", "higher", 1.5, "dB", "mouth-box PSNR vs ground truth"),
+    ("ssim", "higher", 0.05, "", "whole-frame SSIM vs ground truth"),
+    ("mouth_ssim", "higher", 0.05, "", "mouth-box SSIM vs ground truth"),
+)
+
+
+def log_study_metrics(run, table) -> dict[str, float]:
+    """Log every method's means with ``run.log_metric`` as ``<key>_<column>`` (key: a, b, c, baseline, vae).
+
+    A landmark error with no face found anywhere is logged as the frame side in pixels (a finite "worst").
+    """
+    logged = {}
+    for method, row in table.iterrows():
+        key = {BASELINE: "baseline", VAE_CEILING: "vae"}.get(method) or method[1]
+        for column, direction, tolerance, unit, description in _METRICS:
+            value = row[column]
+            if np.isnan(value):
+                value = float(table.attrs.get("image_size", 100))
+            name = f"{key}_{column}"
+            logged[name] = run.log_metric(
+                name, value, direction=direction, tolerance=tolerance, rel_tolerance=0.2, unit=unit,
+                description=f"{method}: {description}",
+            )  # fmt: skip
+    return logged

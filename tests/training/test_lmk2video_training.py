@@ -1,0 +1,239 @@
+"""Stage-1 Lmk2Video training on a tiny config: exact resume, official export round trip, learning."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from aniportrait_lib.models.image_models import build_clip_image_encoder, build_vae
+from aniportrait_lib.training.checkpoint import latest_checkpoint
+from aniportrait_lib.training.lmk2video import Stage1Trainer, build_stage1_networks, min_snr_weights
+from aniportrait_lib.training.lmk2video_config import (
+    SMALL_VAE_CONFIG,
+    TINY_CLIP_CONFIG,
+    Lmk2VideoModelConfig,
+    Stage1TrainConfig,
+    small_unet_config,
+)
+from aniportrait_lib.training.lmk2video_data import FramePairDataset
+from aniportrait_lib.training.lmk2video_export import export_stage1, load_stage1_official, to_video_unet
+
+SIZE = 32  # latents 4×4; guider maps 4, 2, 1, 1, 1 px
+LATENT = small_unet_config()["in_channels"]  # = the small VAE's latent channels
+
+
+def _model(guider: str = "b") -> Lmk2VideoModelConfig:
+    return Lmk2VideoModelConfig(
+        unet=small_unet_config(),
+        vae={**SMALL_VAE_CONFIG, "sample_size": SIZE},
+        clip=dict(TINY_CLIP_CONFIG),
+        guider=guider,
+        guider_attention_heads=2,
+        guider_attention_head_dim=16,
+    )
+
+
+def _config(**overrides) -> Stage1TrainConfig:
+    base = Stage1TrainConfig(
+        image_size=SIZE, batch_size=2, max_steps=6, learning_rate=1e-3, lr_warmup_steps=2,
+        use_8bit_adam=False, mixed_precision="no", checkpoint_every=3, cpu=True, seed=3, num_threads=1,
+        uncond_ratio=0.3,  # exercise both branches in a few steps
+    )  # fmt: skip
+    return dataclasses.replace(base, **overrides)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small ops: one thread is faster than two on a shared machine (see Stage1TrainConfig.num_threads)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def dataset() -> FramePairDataset:
+    """Two synthetic clips: a bright square that moves with the 'landmarks' (drawn as pose images)."""
+    rng = np.random.default_rng(0)
+    frames, lmks = [], []
+    for _ in range(2):
+        clip_frames, clip_lmks = [], []
+        for t in range(5):
+            image = np.full((SIZE, SIZE, 3), 40, np.uint8)
+            image[8 + t : 20 + t, 10:22] = (220, 180, 150)
+            clip_frames.append(image)
+            clip_lmks.append(np.clip(rng.normal(0.5, 0.15, (468, 2)) + 0.01 * t, 0.05, 0.95))
+        frames.append(np.stack(clip_frames))
+        lmks.append(np.stack(clip_lmks).astype(np.float32))
+    return FramePairDataset(frames, lmks, SIZE, seed=1)
+
+
+@pytest.fixture(scope="module")
+def frozen():
+    torch.manual_seed(0)
+    return build_vae(_model().vae).eval(), build_clip_image_encoder(_model().clip).eval()
+
+
+def _trainer(dataset, frozen, out_dir, config=None, guider="b", seed=0):
+    torch.manual_seed(seed)
+    networks = build_stage1_networks(_model(guider))
+    return Stage1Trainer(networks, *frozen, dataset, config or _config(), out_dir)
+
+
+def test_dataset_is_deterministic_and_pairs_come_from_one_clip(dataset):
+    assert dataset.sample_of(7) == dataset.sample_of(7)
+    clip, target, ref = dataset.sample_of(3)
+    assert 0 <= target < 5 and 0 <= ref < 5 and clip in (0, 1)
+    batch = dataset.batch(0, 2)
+    assert batch["pixel_values"].shape == (2, 3, SIZE, SIZE) and batch["clip_pixels"].shape == (
+        2,
+        3,
+        224,
+        224,
+    )
+    assert batch["pose"].min() >= -1 and batch["pose"].max() <= 1 and batch["pose"].max() > -1
+
+
+def test_min_snr_weights_follow_the_official_formula():
+    from aniportrait_lib.models.scheduler import build_scheduler, training_scheduler_config
+
+    scheduler = build_scheduler(training_scheduler_config())
+    t = torch.tensor([0, 500, 999])
+    weights = min_snr_weights(scheduler, t, 5.0)
+    snr = scheduler.alphas_cumprod[t] / (1 - scheduler.alphas_cumprod[t]) + 1
+    assert torch.allclose(weights, torch.minimum(snr, torch.tensor(5.0)) / snr)
+    assert weights[2] == pytest.approx(1.0)  # zero terminal SNR: SNR+1 = 1
+
+
+def test_kill_and_resume_reproduces_the_uninterrupted_run(dataset, frozen, tmp_path):
+    straight = _trainer(dataset, frozen, tmp_path / "straight")
+    straight.train()
+    interrupted = _trainer(dataset, frozen, tmp_path / "resumed")
+    interrupted.train(stop_after=4)  # checkpoint at step 3, then one step that is "lost" in the kill
+    del interrupted
+    torch.manual_seed(1234)  # a new process has other RNG states and other initial weights
+    resumed = _trainer(dataset, frozen, tmp_path / "resumed", seed=99)
+    assert resumed.resume() and resumed.step == 3
+    resumed.train()
+    assert resumed.step == straight.step == 6
+    a, b = straight.unwrapped.state_dict(), resumed.unwrapped.state_dict()
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert latest_checkpoint(tmp_path / "resumed").name == "checkpoint-00000006.pt"
+    assert not torch.equal(
+        a["pose_guider.final_proj.weight"], torch.zeros_like(a["pose_guider.final_proj.weight"])
+    )
+
+
+def test_frozen_reference_up_block_stays_and_the_rest_trains(dataset, frozen, tmp_path):
+    trainer = _trainer(dataset, frozen, tmp_path, _config(max_steps=2, uncond_ratio=0.0))
+    before = {k: v.clone() for k, v in trainer.unwrapped.state_dict().items()}
+    trainer.train()
+    after = trainer.unwrapped.state_dict()
+    frozen_keys = [k for k in before if k.startswith("reference_unet.up_blocks.3.")]
+    assert frozen_keys and all(torch.equal(before[k], after[k]) for k in frozen_keys)
+    assert not torch.equal(before["reference_unet.conv_in.weight"], after["reference_unet.conv_in.weight"])
+    assert not torch.equal(before["denoising_unet.conv_out.weight"], after["denoising_unet.conv_out.weight"])
+
+
+@pytest.mark.parametrize("guider", ["a", "c"])
+def test_official_export_round_trip_gives_the_same_outputs(dataset, frozen, tmp_path, guider):
+    trainer = _trainer(dataset, frozen, tmp_path / "run", _config(max_steps=1), guider=guider)
+    trainer.train()
+    networks = trainer.unwrapped.eval()
+    files = export_stage1(networks, tmp_path / "export", trainer.step, _model(guider))
+    assert sorted(p.name for k, p in files.items() if k != "kit") == [
+        "denoising_unet-1.pth", "pose_guider-1.pth", "reference_unet-1.pth",
+    ]  # fmt: skip
+    assert (files["kit"] / "denoising_unet" / "diffusion_pytorch_model.safetensors").is_file()
+    loaded = load_stage1_official(tmp_path / "export", 1, _model(guider)).eval()
+    torch.manual_seed(0)
+    noisy, ctx = torch.randn(2, LATENT, 4, 4), torch.randn(2, 1, 32)
+    pose, ref_latents = torch.rand(2, 3, SIZE, SIZE) * 2 - 1, torch.randn(2, LATENT, 4, 4)
+    with torch.no_grad():
+        expected = networks(noisy, torch.tensor([10, 900]), ctx, pose, pose, ref_latents)
+        got = loaded(noisy, torch.tensor([10, 900]), ctx, pose, pose, ref_latents)
+    assert torch.equal(expected, got)
+
+
+def test_video_unet_from_stage1_denoises_each_frame_like_the_2d_unet(dataset, frozen):
+    networks = build_stage1_networks(_model())
+    video = to_video_unet(networks.denoising_unet, small_unet_config()).eval()
+    sample, ctx = torch.randn(1, LATENT, 3, 4, 4), torch.randn(1, 1, 32)
+    with torch.no_grad():
+        out = video(sample, 50, encoder_hidden_states=ctx.repeat_interleave(3, 0)).sample
+        frames = sample[0].permute(1, 0, 2, 3)  # (f, c, h, w)
+        per_frame = networks.denoising_unet.eval()(
+            frames, 50, encoder_hidden_states=ctx.repeat(3, 1, 1)
+        ).sample
+    assert torch.allclose(out[0].permute(1, 0, 2, 3), per_frame, atol=1e-5)
+
+
+def test_loss_decreases_over_a_few_dozen_steps(dataset, frozen, tmp_path):
+    config = _config(max_steps=40, checkpoint_every=1000, uncond_ratio=0.1, noise_offset=0.0)
+    trainer = _trainer(dataset, frozen, tmp_path, config)
+
+    def held_loss() -> float:  # the same batches, noise, timesteps and drops every time
+        with torch.no_grad():
+            torch.manual_seed(0)
+            return float(np.mean([trainer.loss(dataset.batch(2 * k, 2)) for k in range(6)]))
+
+    before = held_loss()
+    trainer.train()
+    after = held_loss()
+    assert after < 0.85 * before, (before, after)  # deterministic: measured 0.357 → 0.272
+
+
+def test_stage2_trains_only_motion_modules_and_exports_officially(dataset, frozen, tmp_path):
+    from aniportrait_lib.training.lmk2video_config import Stage2TrainConfig
+    from aniportrait_lib.training.lmk2video_data import ClipWindowDataset
+    from aniportrait_lib.training.lmk2video_stage2 import Stage2Trainer, build_stage2_networks, export_stage2
+    from aniportrait_lib.weights.lmk2video_checkpoints import load_checkpoint, load_official_denoising_unet
+
+    clips = ClipWindowDataset(dataset.frames, dataset.lmks, SIZE, seed=2, num_frames=4, strides=(1, 4))
+    clip, indices, _ = clips.window_of(5)
+    assert len(indices) == 4 and indices[-1] < 5 and np.all(np.diff(indices) == indices[1] - indices[0])
+    assert clips.item(0)["pixel_values"].shape == (3, 4, SIZE, SIZE)
+    stage1 = build_stage1_networks(_model())
+    networks = build_stage2_networks(stage1, small_unet_config())
+    config = Stage2TrainConfig(**{**dataclasses.asdict(_config()), "batch_size": 1, "max_steps": 2,
+                                  "gradient_checkpointing": False, "num_frames": 4})  # fmt: skip
+    config.scheduler = _config().scheduler
+    trainer = Stage2Trainer(networks, *frozen, clips, config, tmp_path / "run")
+    before = {k: v.clone() for k, v in trainer.unwrapped.state_dict().items()}
+    trainer.train()
+    after = trainer.unwrapped.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all("motion_modules" in k for k in changed)
+    path = export_stage2(trainer.unwrapped, tmp_path / "export", trainer.step)
+    assert path.name == "motion_module-2.pth" and any(
+        "temporal_transformer" in k for k in load_checkpoint(path)
+    )
+    fresh = to_video_unet(stage1.denoising_unet, small_unet_config())
+    spatial = {k: v for k, v in stage1.denoising_unet.state_dict().items()}
+    load_official_denoising_unet(fresh, spatial, load_checkpoint(path))
+    denoiser = trainer.unwrapped.denoising_unet.state_dict()
+    assert all(torch.equal(v, denoiser[k]) for k, v in fresh.state_dict().items())
+
+
+def test_gpu_profile_carries_the_official_recipe():
+    from aniportrait_lib.training.lmk2video_config import Stage2TrainConfig, lmk2video_profile
+    from aniportrait_lib.training.lmk2video_study import prepare_frozen_models
+
+    gpu = lmk2video_profile("gpu").stage1
+    assert (gpu.learning_rate, gpu.batch_size, gpu.seed, gpu.image_size) == (1e-5, 2, 12580, 512)
+    assert (gpu.noise_offset, gpu.snr_gamma, gpu.uncond_ratio, gpu.max_grad_norm) == (0.05, 5.0, 0.1, 1.0)
+    assert gpu.scheduler.beta_schedule == "scaled_linear" and gpu.scheduler.prediction_type == "v_prediction"
+    assert gpu.scheduler.rescale_betas_zero_snr and gpu.scheduler.timestep_spacing == "trailing"
+    assert gpu.reference_frozen == ("up_blocks.3",) and gpu.reference_timestep == 0
+    stage2 = Stage2TrainConfig()
+    assert (stage2.batch_size, stage2.max_steps, stage2.num_frames, stage2.gradient_checkpointing) == (
+        1, 40_000, 16, True,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="unknown Lmk2Video profile"):
+        lmk2video_profile("tpu")
+    with pytest.raises(ValueError, match="vae_folder"):
+        prepare_frozen_models(None, lmk2video_profile("gpu"))
