@@ -25,8 +25,6 @@ masks and SpecAugment masks as an uninterrupted one and ends with the same weigh
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -39,10 +37,9 @@ from torch.utils.data import Dataset
 
 from aniportrait_lib.audio.audio2mesh import Audio2Mesh
 from aniportrait_lib.audio.audio2pose import Audio2Pose
+from aniportrait_lib.training.loss_log import append_loss_row, truncate_loss_log
 
 from .checkpoint import atomic_write_bytes, latest_checkpoint, load_training_state, save_training_state
-
-LOG_COLUMNS = ("step", "loss", "lr", "seconds")
 
 
 @dataclass
@@ -120,20 +117,8 @@ class Audio2LmkTrainer:
             path, self.accelerator.unwrap_model(self.model), self.optimizer, self.scheduler
         )
         self.step = state.step
-        self._truncate_log(self.step)
+        truncate_loss_log(self.log_path, self.step)
         return True
-
-    def _truncate_log(self, step: int) -> None:
-        """Drop log rows written after ``step`` (a killed run may have logged past its last checkpoint)."""
-        if not self.log_path.is_file():
-            return
-        with self.log_path.open(newline="") as file:
-            rows = [row for row in csv.DictReader(file) if int(row["step"]) <= step]
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=LOG_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-        atomic_write_bytes(self.log_path, lambda file: file.write(text.getvalue().encode()))
 
     def _batch(self, step: int) -> dict:
         """Samples of optimizer step ``step``: positions ``step·B .. step·B+B-1`` of seeded epoch orders."""
@@ -180,15 +165,7 @@ class Audio2LmkTrainer:
         return float(loss.detach())
 
     def _log(self, loss: float, seconds: float) -> None:
-        new_file = not self.log_path.is_file()
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("a", newline="") as file:
-            writer = csv.writer(file)
-            if new_file:
-                writer.writerow(LOG_COLUMNS)
-            writer.writerow(
-                [self.step, f"{loss:.6g}", f"{self.scheduler.get_last_lr()[0]:.6g}", f"{seconds:.3f}"]
-            )
+        append_loss_row(self.log_path, self.step, loss, self.scheduler.get_last_lr()[0], seconds)
 
     def save(self) -> Path:
         """Write an atomic checkpoint of the current step."""

@@ -21,7 +21,6 @@ Exports in the kit and official formats live in :mod:`.lmk2video_export`.
 
 from __future__ import annotations
 
-import csv
 import time
 import warnings
 from collections.abc import Iterator
@@ -50,6 +49,7 @@ from aniportrait_lib.models.pose_injection import PoseInjector
 from aniportrait_lib.models.reference_attention import ReferenceAttention
 from aniportrait_lib.models.scheduler import build_scheduler
 from aniportrait_lib.models.unets import build_image_denoising_unet, build_reference_unet
+from aniportrait_lib.training.loss_log import append_loss_row, truncate_loss_log
 
 from .checkpoint import latest_checkpoint, load_training_state, save_training_state
 from .lmk2video_config import Lmk2VideoModelConfig, Stage1TrainConfig
@@ -64,8 +64,6 @@ __all__ = [
     "min_snr_weights",
     "torch_threads",
 ]
-
-LOG_COLUMNS = ("step", "loss", "lr", "seconds")
 
 
 @contextmanager
@@ -310,15 +308,7 @@ class Stage1Trainer:
         return total
 
     def _log(self, loss: float, seconds: float) -> None:
-        new_file = not self.log_path.is_file()
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("a", newline="") as file:
-            writer = csv.writer(file)
-            if new_file:
-                writer.writerow(LOG_COLUMNS)
-            writer.writerow(
-                [self.step, f"{loss:.6g}", f"{self.lr_scheduler.get_last_lr()[0]:.6g}", f"{seconds:.3f}"]
-            )
+        append_loss_row(self.log_path, self.step, loss, self.lr_scheduler.get_last_lr()[0], seconds)
 
     def save(self) -> Path:
         """Atomic checkpoint: networks, optimizer, LR scheduler, RNG states, step (data order follows)."""
@@ -334,13 +324,7 @@ class Stage1Trainer:
             return False
         state = load_training_state(path, self.unwrapped, self.optimizer, self.lr_scheduler)
         self.step = state.step
-        if self.log_path.is_file():
-            with self.log_path.open(newline="") as file:
-                rows = [r for r in csv.DictReader(file) if int(r["step"]) <= self.step]
-            with self.log_path.open("w", newline="") as file:
-                writer = csv.DictWriter(file, fieldnames=LOG_COLUMNS)
-                writer.writeheader()
-                writer.writerows(rows)
+        truncate_loss_log(self.log_path, self.step)
         return True
 
     def train(self, stop_after: int | None = None) -> list[float]:
