@@ -13,7 +13,7 @@ KEY_PACKAGES = (
     "accelerate",
     "safetensors",
     "mediapipe",
-    "opencv-python-headless",
+    "opencv-contrib-python",
     "numpy",
     "scipy",
     "librosa",
