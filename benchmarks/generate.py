@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -99,6 +98,8 @@ def run_once(frames: int, steps: int, size: int) -> dict:
 
 
 def main() -> None:
+    from pipeline import measure_in_children, print_rss_growth
+
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -110,19 +111,12 @@ def main() -> None:
     if args.child:
         print(json.dumps(run_once(args.frames[0], args.steps, args.size)))
         return
-    results = []
-    for frames in args.frames:
-        cmd = [sys.executable, __file__, "--child", "--frames", str(frames), "--steps", str(args.steps)]
-        out = subprocess.run([*cmd, "--size", str(args.size)], capture_output=True, text=True, check=True)
-        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    results = measure_in_children(__file__, args.frames, args.steps, args.size)
     for r in results:
         print(f"{r['frames']} frames, {r['steps']} step(s) at {r['size']}²: peak RSS {r['peak_rss_mib']} MiB")
         for stage, sec in r["seconds"].items():
             print(f"    {stage:<40} {sec:8.2f} s")
-    if len(results) > 1:
-        growth = results[-1]["peak_rss_mib"] / results[0]["peak_rss_mib"] - 1
-        print(f"peak RSS growth from {results[0]['frames']} to {results[-1]['frames']} frames: {growth:+.1%}")
-    print(json.dumps(results))
+    print_rss_growth(results)
 
 
 if __name__ == "__main__":

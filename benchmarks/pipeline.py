@@ -108,6 +108,25 @@ def run_once(frames: int, steps: int, size: int) -> dict:
     }
 
 
+def measure_in_children(script: str, frame_counts: list[int], steps: int, size: int) -> list[dict]:
+    """Run ``script --child`` once per frame count, each in a fresh process (so ``ru_maxrss`` is
+    that run's own peak), and collect the JSON line each prints last."""
+    results = []
+    for frames in frame_counts:
+        cmd = [sys.executable, script, "--child", "--frames", str(frames), "--steps", str(steps)]
+        out = subprocess.run([*cmd, "--size", str(size)], capture_output=True, text=True, check=True)
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return results
+
+
+def print_rss_growth(results: list[dict]) -> None:
+    """Print how much the peak RSS grew from the first to the last run, then all results as JSON."""
+    if len(results) > 1:
+        growth = results[-1]["peak_rss_mib"] / results[0]["peak_rss_mib"] - 1
+        print(f"peak RSS growth from {results[0]['frames']} to {results[-1]['frames']} frames: {growth:+.1%}")
+    print(json.dumps(results))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -120,19 +139,12 @@ def main() -> None:
     if args.child:
         print(json.dumps(run_once(args.frames[0], args.steps, args.size)))
         return
-    results = []
-    for frames in args.frames:
-        cmd = [sys.executable, __file__, "--child", "--frames", str(frames), "--steps", str(args.steps)]
-        out = subprocess.run([*cmd, "--size", str(args.size)], capture_output=True, text=True, check=True)
-        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    results = measure_in_children(__file__, args.frames, args.steps, args.size)
     print(f"{'frames':>6} {'s/frame/step':>13} {'total s':>8} {'peak RSS MiB':>13}")
     for r in results:
         speed, total, rss = r["seconds_per_frame_per_step"], r["seconds_total"], r["peak_rss_mib"]
         print(f"{r['frames']:>6} {speed:>13} {total:>8} {rss:>13}")
-    if len(results) > 1:
-        growth = results[-1]["peak_rss_mib"] / results[0]["peak_rss_mib"] - 1
-        print(f"peak RSS growth from {results[0]['frames']} to {results[-1]['frames']} frames: {growth:+.1%}")
-    print(json.dumps(results))
+    print_rss_growth(results)
 
 
 if __name__ == "__main__":
