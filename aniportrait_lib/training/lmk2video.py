@@ -134,10 +134,20 @@ class Lmk2VideoNetworks(nn.Module):
 
 
 def build_stage1_networks(config: Lmk2VideoModelConfig) -> Lmk2VideoNetworks:
-    """Fresh stage-1 networks (reference UNet, 2-D denoiser, guider) at the config's size."""
-    return Lmk2VideoNetworks(
-        build_reference_unet(config.unet), build_image_denoising_unet(config.unet), build_pose_guider(config)
-    )
+    """Fresh stage-1 networks (reference UNet, 2-D denoiser, guider) at the config's size.
+
+    Both UNets start from the same weights, as in the official recipe, where both are loaded from SD1.5:
+    here the reference UNet copies the randomly initialised denoiser (minus its output head), so at step 0
+    the reference features written at t = 0 are the very features the denoiser's self-attention computes.
+    """
+    denoiser = build_image_denoising_unet(config.unet)
+    reference = build_reference_unet(config.unet)
+    report = reference.load_state_dict(denoiser.state_dict(), strict=False)
+    if report.missing_keys or any(
+        not k.startswith(("conv_norm_out.", "conv_out.")) for k in report.unexpected_keys
+    ):
+        raise ValueError(f"reference and denoising UNets differ: {report}")
+    return Lmk2VideoNetworks(reference, denoiser, build_pose_guider(config))
 
 
 def clip_grad_norm_float64(parameters, max_norm: float) -> float:

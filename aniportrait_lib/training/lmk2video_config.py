@@ -114,6 +114,7 @@ class Stage1TrainConfig:
     """
 
     image_size: int = 512  # stage1.yaml data.train_width/height
+    crop_scale: float | None = 1.9  # kit: corpus frames cut to the face as official data are (None: whole)
     batch_size: int = 2  # train_bs per GPU
     gradient_accumulation_steps: int = 1  # stage1.yaml
     max_steps: int = 300_000  # max_train_steps (official checkpoint: step 300000)

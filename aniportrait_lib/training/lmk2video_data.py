@@ -5,6 +5,13 @@ pose image drawn from the clip's *true* landmarks (``ClipTruth.lmks2d``), the re
 the same way, and the CLIP input made from the reference frame by ``CLIPImageProcessor()``. Values as
 the official dataset: frames ``/127.5 − 1`` ([−1, 1]), pose images ``/127.5 − 1``, no augmentation.
 
+**Face crop.** The official training videos (VFHQ, CelebV-HQ, HDTF) are face crops in which the face is
+about half the frame height. The mini corpus renders a whole upper-body portrait, so every clip is cut to
+one square around the face before resizing (:func:`portrait_crop_box`: the dataset preparation's
+:func:`~aniportrait_lib.data.face_track.stable_crop_box` applied to the portrait's landmarks, side =
+``crop_scale`` × face height). The box depends only on the portrait, so inference cuts a user's portrait
+the same way. ``crop_scale=None`` keeps the whole frame.
+
 The sample order is deterministic and independent of the global RNG: position ``p`` (the p-th sample
 the trainer asks for) is sample ``perm_e[p mod N]`` of a permutation seeded with ``seed + e`` for epoch
 ``e = p // N``, and its reference frame is drawn from a generator seeded with ``(seed, p)``. A resumed
@@ -20,17 +27,21 @@ import numpy as np
 import PIL.Image
 import torch
 
+from aniportrait_lib.data.face_track import CropBox, CropConfig, crop_frame, face_boxes, stable_crop_box
 from aniportrait_lib.data.mini_corpus import MiniCorpus
 from aniportrait_lib.landmarks.drawing import draw_landmarks
 from aniportrait_lib.models.image_models import build_clip_image_processor
 from aniportrait_lib.video_io import read_frames
 
 __all__ = [
+    "DEFAULT_CROP_SCALE",
     "ClipWindowDataset",
     "EvalClip",
     "FramePairDataset",
+    "corpus_crop_box",
     "heldout_clips",
     "load_clip",
+    "portrait_crop_box",
     "pose_image",
     "to_unit_range",
 ]
@@ -46,18 +57,47 @@ def pose_image(lmks2d: np.ndarray, source_size: int, size: int) -> np.ndarray:
     return draw_landmarks((size, size), np.asarray(lmks2d) / float(source_size), normed=True)
 
 
-def load_clip(corpus: MiniCorpus, clip_id: str, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Frames ``(T, size, size, 3)`` uint8 (area-resized) and true landmarks ``(T, 468, 2)`` normalised.
+DEFAULT_CROP_SCALE = CropConfig().scale
+"""Crop side / face height for Lmk2Video frames: the dataset preparation's value (face ≈ half the frame)."""
+
+
+def portrait_crop_box(lmks: np.ndarray, frame_size: tuple[int, int], crop_scale: float) -> CropBox:
+    """The square face crop of a portrait: ``lmks`` (478 or 468, ≥2) normalised, ``frame_size`` (W, H)."""
+    lmks = np.asarray(lmks, dtype=np.float64)[None]
+    boxes = face_boxes(lmks, np.ones(1, bool), frame_size)
+    return stable_crop_box(boxes, frame_size, CropConfig(scale=crop_scale), where="the portrait")
+
+
+def corpus_crop_box(corpus: MiniCorpus, crop_scale: float | None) -> CropBox | None:
+    """The crop every frame of ``corpus`` is cut to (``None`` when ``crop_scale`` is ``None``)."""
+    if crop_scale is None:
+        return None
+    side = int(corpus.config["image_size"])
+    return portrait_crop_box(corpus.reference_lmks(), (side, side), crop_scale)
+
+
+def load_clip(
+    corpus: MiniCorpus, clip_id: str, size: int, box: CropBox | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Frames ``(T, size, size, 3)`` uint8 and true landmarks ``(T, 468, 2)`` normalised to the output frame.
+
+    Args:
+        box: cut this square out of every frame first (:func:`corpus_crop_box`); ``None``: the whole frame.
 
     Raises:
         ValueError: the video and its truth disagree on the number of frames (names the clip).
     """
-    frames = [
-        cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA)
-        for f in read_frames(corpus.video_path(clip_id))
-    ]
     source = int(corpus.config["image_size"])
-    lmks = corpus.truth(clip_id).lmks2d.astype(np.float32) / source
+    lmks = corpus.truth(clip_id).lmks2d.astype(np.float32)
+    if box is None:
+        frames = [
+            cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA)
+            for f in read_frames(corpus.video_path(clip_id))
+        ]
+        lmks = lmks / source
+    else:
+        frames = [crop_frame(f, box, size) for f in read_frames(corpus.video_path(clip_id))]
+        lmks = (lmks - np.array([box.x0, box.y0], np.float32)) / np.float32(box.side)
     if len(frames) != len(lmks):
         raise ValueError(f"{corpus.video_path(clip_id)}: {len(frames)} frames but {len(lmks)} truth frames")
     return np.stack(frames), lmks
@@ -95,14 +135,20 @@ class FramePairDataset:
 
     @classmethod
     def from_corpus(
-        cls, corpus: MiniCorpus, image_size: int, split: str = "train", seed: int = 0
-    ) -> FramePairDataset:
-        """All frames of one split (``"train"`` / ``"heldout"``) of a mini corpus at ``image_size``."""
+        cls, corpus: MiniCorpus, image_size: int, split: str = "train", seed: int = 0,
+        crop_scale: float | None = DEFAULT_CROP_SCALE, **kwargs,
+    ) -> FramePairDataset:  # fmt: skip
+        """All frames of one split (``"train"`` / ``"heldout"``) of a mini corpus at ``image_size``.
+
+        Frames are face crops (:func:`corpus_crop_box`; ``crop_scale=None``: whole frames); ``kwargs`` go
+        to the constructor (e.g. ``num_frames`` of :class:`ClipWindowDataset`).
+        """
         clip_ids = [c.clip_id for c in corpus.split(split)]
         if not clip_ids:
             raise ValueError(f"the mini corpus in {corpus.root} has no {split!r} clips")
-        loaded = [load_clip(corpus, clip_id, image_size) for clip_id in clip_ids]
-        return cls([f for f, _ in loaded], [lm for _, lm in loaded], image_size, seed, clip_ids)
+        box = corpus_crop_box(corpus, crop_scale)
+        loaded = [load_clip(corpus, clip_id, image_size, box) for clip_id in clip_ids]
+        return cls([f for f, _ in loaded], [lm for _, lm in loaded], image_size, seed, clip_ids, **kwargs)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -194,11 +240,18 @@ class EvalClip:
     lmks2d: np.ndarray  # (N, 468, 2) true landmarks in pixels of S
 
 
-def heldout_clips(corpus: MiniCorpus, size: int, frames_per_clip: int, max_clips: int) -> list[EvalClip]:
-    """Up to ``max_clips`` held-out clips, each with ``frames_per_clip`` evenly spaced target frames."""
+def heldout_clips(
+    corpus: MiniCorpus, size: int, frames_per_clip: int, max_clips: int,
+    crop_scale: float | None = DEFAULT_CROP_SCALE,
+) -> list[EvalClip]:  # fmt: skip
+    """Up to ``max_clips`` held-out clips, each with ``frames_per_clip`` evenly spaced target frames.
+
+    Frames are cut as for training (:func:`corpus_crop_box`).
+    """
     clips = []
+    box = corpus_crop_box(corpus, crop_scale)
     for spec in corpus.split("heldout")[:max_clips]:
-        frames, lmks = load_clip(corpus, spec.clip_id, size)
+        frames, lmks = load_clip(corpus, spec.clip_id, size, box)
         chosen = np.linspace(1, len(frames) - 1, frames_per_clip).round().astype(int)
         clips.append(
             EvalClip(

@@ -6,6 +6,9 @@
   :mod:`aniportrait_lib.weights.lmk2video_checkpoints`) - and a kit folder per network
   (``diffusion_pytorch_model.safetensors`` + ``config.json``).
 * :func:`load_stage1_official` reads those files back through the kit's official-checkpoint loader.
+* :func:`save_stage1_run` / :func:`load_stage1_run` keep everything a later notebook needs to sample or
+  train stage 2 with these weights: the official files, the frozen VAE and CLIP encoder the networks were
+  trained against (diffusers / transformers folders) and the model sizes (``model_config.json``).
 * :func:`to_video_unet` turns the stage-1 2-D denoiser into the ``UNetMotionModel`` that stage 2 trains and
   the pipeline samples with: 2-D weights copied, motion modules added with a zero ``proj_out`` (the
   official ``zero_initialize``), so each frame is denoised exactly as the 2-D UNet does.
@@ -14,6 +17,12 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -21,6 +30,8 @@ from diffusers import AutoencoderKL, UNet2DConditionModel, UNetMotionModel
 from diffusers.models.attention_processor import AttnProcessor2_0
 from transformers import CLIPVisionModelWithProjection
 
+from aniportrait_lib.atomic import write_json
+from aniportrait_lib.models.image_models import build_clip_image_encoder, build_vae
 from aniportrait_lib.models.scheduler import DDIMConfig, build_scheduler
 from aniportrait_lib.models.unets import MotionModuleConfig, build_denoising_unet
 from aniportrait_lib.pipelines.pose2video import Pose2VideoPipeline
@@ -36,7 +47,17 @@ from .checkpoint import atomic_torch_save
 from .lmk2video import Lmk2VideoNetworks, build_stage1_networks
 from .lmk2video_config import Lmk2VideoModelConfig
 
-__all__ = ["build_stage1_pipeline", "export_stage1", "load_stage1_official", "to_video_unet"]
+__all__ = [
+    "Stage1Run",
+    "build_stage1_pipeline",
+    "export_stage1",
+    "load_model_config",
+    "load_stage1_official",
+    "load_stage1_run",
+    "save_model_config",
+    "save_stage1_run",
+    "to_video_unet",
+]
 
 STAGE1_FILES = ("reference_unet", "denoising_unet", "pose_guider")
 
@@ -80,6 +101,95 @@ def load_stage1_official(folder: str | Path, step: int, config: Lmk2VideoModelCo
         path = Path(folder) / f"{name}-{step}.pth"
         load_into(getattr(networks, name), official_to_kit_unet(load_checkpoint(path), path.name), path.name)
     return networks
+
+
+def save_model_config(config: Lmk2VideoModelConfig, path: str | Path, **extra) -> Path:
+    """Write the network sizes (and ``extra`` JSON-ready entries, e.g. ``image_size``) atomically."""
+    return write_json(path, {"model": dataclasses.asdict(config), **extra})
+
+
+def load_model_config(path: str | Path) -> tuple[Lmk2VideoModelConfig, dict]:
+    """Read :func:`save_model_config`'s file → (model config, the extra entries)."""
+    payload = json.loads(Path(path).read_text())
+    model = dict(payload.pop("model"))
+    model["single_guider_channels"] = tuple(model["single_guider_channels"])
+    return Lmk2VideoModelConfig(**model), payload
+
+
+def _replace_folder(build, destination: Path) -> Path:
+    """Write a folder with ``build(tmp)`` beside ``destination``, then swap it in (no half-written folder)."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+    old = destination.with_name(f".{destination.name}.old")
+    try:
+        build(tmp)
+        if destination.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(destination, old)
+        os.replace(tmp, destination)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+    return destination
+
+
+@dataclass
+class Stage1Run:
+    """What :func:`load_stage1_run` returns: trained networks and the frozen models they go with."""
+
+    networks: Lmk2VideoNetworks
+    vae: AutoencoderKL
+    image_encoder: CLIPVisionModelWithProjection
+    model: Lmk2VideoModelConfig
+    step: int
+    image_size: int
+    crop_scale: float | None = None  # the face crop the frames were cut to (lmk2video_data.portrait_crop_box)
+
+
+def save_stage1_run(
+    folder: str | Path,
+    networks: Lmk2VideoNetworks,
+    vae: AutoencoderKL,
+    image_encoder: CLIPVisionModelWithProjection,
+    config: Lmk2VideoModelConfig,
+    step: int,
+    image_size: int,
+    crop_scale: float | None = None,
+) -> dict[str, Path]:
+    """:func:`export_stage1` + ``vae/``, ``image_encoder/`` (pretrained folders) + ``model_config.json``.
+
+    The config file is written last, so a folder with ``model_config.json`` is complete.
+    """
+    folder = Path(folder)
+    written = export_stage1(networks, folder, step, config)
+    for name, model in (("vae", vae), ("image_encoder", image_encoder)):
+        save = model.save_pretrained
+        written[name] = _replace_folder(lambda d, save=save: save(d, safe_serialization=True), folder / name)
+    extra = {"step": int(step), "image_size": int(image_size), "crop_scale": crop_scale}
+    written["model_config"] = save_model_config(config, folder / "model_config.json", **extra)
+    return written
+
+
+def load_stage1_run(folder: str | Path) -> Stage1Run:
+    """Read a :func:`save_stage1_run` folder back (official-format networks through the kit's loader).
+
+    Raises:
+        FileNotFoundError: ``model_config.json`` is missing (the run did not finish exporting).
+        ValueError: a network file is missing or does not match the saved sizes.
+    """
+    folder = Path(folder)
+    config_path = folder / "model_config.json"
+    if not config_path.is_file():
+        raise FileNotFoundError(
+            f"{config_path} not found: {folder} is not a complete stage-1 export (run notebook 03 to the end)"
+        )
+    model, extra = load_model_config(config_path)
+    networks = load_stage1_official(folder, extra["step"], model)
+    vae = build_vae(folder=folder / "vae").requires_grad_(False).eval()
+    encoder = build_clip_image_encoder(folder=folder / "image_encoder").requires_grad_(False).eval()
+    return Stage1Run(
+        networks, vae, encoder, model, int(extra["step"]), int(extra["image_size"]), extra.get("crop_scale")
+    )
 
 
 def to_video_unet(

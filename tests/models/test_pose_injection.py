@@ -8,24 +8,11 @@ import torch
 from aniportrait_lib.models.pose_injection import PoseInjector
 from aniportrait_lib.models.unets import build_denoising_unet
 
-MICRO_UNET = {
-    "attention_head_dim": 2,
-    "block_out_channels": [32, 64],
-    "cross_attention_dim": 16,
-    "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
-    "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
-    "in_channels": 4,
-    "out_channels": 4,
-    "layers_per_block": 1,
-    "norm_num_groups": 32,
-    "sample_size": 8,
-}
-
 
 @pytest.fixture(scope="module")
-def unet():
+def unet(micro_unet_config):
     torch.manual_seed(0)
-    return build_denoising_unet(MICRO_UNET).eval()
+    return build_denoising_unet(micro_unet_config).eval()
 
 
 def _run_and_capture(unet, injector, features):

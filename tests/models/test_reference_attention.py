@@ -16,19 +16,6 @@ from aniportrait_lib.models.reference_attention import (
 )
 from aniportrait_lib.models.unets import build_denoising_unet, build_reference_unet
 
-MICRO_UNET = {
-    "attention_head_dim": 2,
-    "block_out_channels": [32, 64],
-    "cross_attention_dim": 16,
-    "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
-    "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
-    "in_channels": 4,
-    "out_channels": 4,
-    "layers_per_block": 1,
-    "norm_num_groups": 32,
-    "sample_size": 8,
-}
-
 
 @pytest.fixture()
 def attn():
@@ -87,9 +74,10 @@ def test_reader_rejects_indivisible_bank(attn):
 
 
 @pytest.fixture(scope="module")
-def micro_unets():
+def micro_unets(micro_unet_config):
     torch.manual_seed(0)
-    return build_reference_unet(MICRO_UNET).eval(), build_denoising_unet(MICRO_UNET).eval()
+    config = micro_unet_config
+    return build_reference_unet(config).eval(), build_denoising_unet(config).eval()
 
 
 def test_only_spatial_blocks_get_processors(micro_unets):

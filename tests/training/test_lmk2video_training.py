@@ -19,7 +19,13 @@ from aniportrait_lib.training.lmk2video_config import (
     small_unet_config,
 )
 from aniportrait_lib.training.lmk2video_data import FramePairDataset
-from aniportrait_lib.training.lmk2video_export import export_stage1, load_stage1_official, to_video_unet
+from aniportrait_lib.training.lmk2video_export import (
+    export_stage1,
+    load_stage1_official,
+    load_stage1_run,
+    save_stage1_run,
+    to_video_unet,
+)
 
 SIZE = 32  # latents 4×4; guider maps 4, 2, 1, 1, 1 px
 LATENT = small_unet_config()["in_channels"]  # = the small VAE's latent channels
@@ -157,6 +163,24 @@ def test_official_export_round_trip_gives_the_same_outputs(dataset, frozen, tmp_
         expected = networks(noisy, torch.tensor([10, 900]), ctx, pose, pose, ref_latents)
         got = loaded(noisy, torch.tensor([10, 900]), ctx, pose, pose, ref_latents)
     assert torch.equal(expected, got)
+
+
+def test_stage1_run_folder_restores_networks_and_frozen_models(dataset, frozen, tmp_path):
+    trainer = _trainer(dataset, frozen, tmp_path / "run", _config(max_steps=1), guider="c")
+    trainer.train()
+    vae, encoder = frozen
+    folder = tmp_path / "stage1"
+    with pytest.raises(FileNotFoundError, match="not a complete stage-1 export"):
+        load_stage1_run(folder)
+    save_stage1_run(folder, trainer.unwrapped, vae, encoder, _model("c"), trainer.step, SIZE)
+    save_stage1_run(folder, trainer.unwrapped, vae, encoder, _model("c"), trainer.step, SIZE, 1.5)  # again
+    run = load_stage1_run(folder)
+    assert (run.step, run.image_size, run.model, run.crop_scale) == (1, SIZE, _model("c"), 1.5)
+    pairs = ((trainer.unwrapped, run.networks), (vae, run.vae), (encoder, run.image_encoder))
+    for original, restored in pairs:
+        restored_state = restored.state_dict()
+        assert all(torch.equal(restored_state[k], v) for k, v in original.state_dict().items())
+    assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]  # no temporary folders left
 
 
 def test_video_unet_from_stage1_denoises_each_frame_like_the_2d_unet(dataset, frozen):
