@@ -61,3 +61,85 @@ def tiny_pose2video_pipeline():
     )  # fmt: skip
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def tiny_audio_models(seed: int = 0):
+    """A random Audio2Mesh and Audio2Pose with a 1-layer wav2vec2 (eval mode): plumbing, not quality."""
+    import torch
+    from transformers import Wav2Vec2Config
+
+    from aniportrait_lib.audio import Audio2Mesh, Audio2MeshConfig, Audio2Pose, Audio2PoseConfig
+
+    w2v = Wav2Vec2Config(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, conv_dim=[16] * 7,
+        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    mesh = Audio2Mesh(Audio2MeshConfig(latent_dim=16, encoder=w2v), random_encoder_ok=True).eval()
+    pose = Audio2Pose(Audio2PoseConfig(latent_dim=16, num_layers=1, encoder=w2v), random_encoder_ok=True)
+    return mesh, pose.eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_kit_run(tmp_path_factory) -> Path:
+    """A run folder as notebooks 02 and 03 leave it (no notebook 04), with random networks of the quick
+    profile's sizes at 64 px on face crops: what ``weights="kit:<run>"`` reads."""
+    import json
+
+    import torch
+
+    from aniportrait_lib.models.image_models import build_clip_image_encoder, build_vae
+    from aniportrait_lib.training.audio2lmk_export import save_audio2lmk_run
+    from aniportrait_lib.training.lmk2video import build_stage1_networks
+    from aniportrait_lib.training.lmk2video_config import lmk2video_profile
+    from aniportrait_lib.training.lmk2video_export import save_stage1_run
+    from aniportrait_lib.weights.selection import KIT_LAYOUT
+
+    run = tmp_path_factory.mktemp("20260101-000000-quick")
+    model = lmk2video_profile("quick").model
+    torch.manual_seed(0)
+    networks = build_stage1_networks(model)
+    vae = build_vae({**model.vae, "sample_size": 64})
+    encoder = build_clip_image_encoder(model.clip)
+    save_stage1_run(run / KIT_LAYOUT.stage1, networks, vae, encoder, model, 7, 64, crop_scale=1.9)
+    (run / KIT_LAYOUT.profile_config).write_text(json.dumps({"profile": {"name": "quick"}}))
+    save_audio2lmk_run(run / KIT_LAYOUT.audio, *tiny_audio_models(), "quick")
+    return run
+
+
+@pytest.fixture
+def fresh_tiny_audio_models():
+    """A new :func:`tiny_audio_models` pair for each test (free to modify)."""
+    return tiny_audio_models()
+
+
+@pytest.fixture(scope="session")
+def official_folder(oracle_dir, tmp_path_factory):
+    """The oracle's tiny weights written as a user's ``pretrained_weights/`` folder (official layout).
+
+    Returns ``(folder, configs)``: ``configs`` is the oracle's ``configs.json`` (its non-released sizes).
+    """
+    import json
+
+    import torch
+
+    from aniportrait_lib.models.components import oracle_state_dict
+    from aniportrait_lib.models.image_models import build_clip_image_encoder, build_vae
+    from aniportrait_lib.weights.lmk2video_checkpoints import image_encoder_to_kit, load_into
+
+    folder = tmp_path_factory.mktemp("pretrained_weights")
+    configs = json.loads((oracle_dir / "configs.json").read_text())
+    for name in ("reference_unet", "pose_guider"):
+        torch.save(oracle_state_dict(oracle_dir, f"{name}_sd.pt"), folder / f"{name}.pth")
+    full = oracle_state_dict(oracle_dir, "denoising_unet_sd.pt")
+    torch.save({k: v for k, v in full.items() if "motion_module" not in k}, folder / "denoising_unet.pth")
+    torch.save({k: v for k, v in full.items() if "motion_module" in k}, folder / "motion_module.pth")
+    (folder / "stable-diffusion-v1-5" / "unet").mkdir(parents=True)
+    (folder / "stable-diffusion-v1-5" / "unet" / "config.json").write_text(json.dumps(configs["unet2d"]))
+    vae = build_vae(configs["vae"])
+    load_into(vae, oracle_state_dict(oracle_dir, "vae_sd.pt"), "vae_sd.pt")
+    vae.save_pretrained(folder / "sd-vae-ft-mse")
+    encoder = build_clip_image_encoder(configs["clip_vision"])
+    load_into(encoder, image_encoder_to_kit(oracle_state_dict(oracle_dir, "image_encoder_sd.pt")), "clip")
+    encoder.save_pretrained(folder / "image_encoder")
+    return folder, configs

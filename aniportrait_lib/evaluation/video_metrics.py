@@ -29,6 +29,7 @@ from aniportrait_lib.landmarks.connections import LIP_CHAINS
 __all__ = [
     "MOUTH_LANDMARKS",
     "FrameScores",
+    "detect_landmarks_px",
     "landmark_error",
     "mouth_box",
     "psnr",
@@ -89,8 +90,8 @@ def mouth_box(lmks2d: np.ndarray, size: tuple[int, int], margin: float = 0.3, mi
     return box
 
 
-def landmark_error(frame: np.ndarray, lmks2d: np.ndarray, extractor, upscale_to: int = 256) -> float:
-    """Mean distance (pixels of ``frame``) between MediaPipe's 468 landmarks and ``lmks2d``; NaN if no face.
+def detect_landmarks_px(frame: np.ndarray, extractor, upscale_to: int = 256) -> np.ndarray:
+    """MediaPipe's 468 landmarks of ``frame`` in its own pixels ``(468, 2)``; all NaN if no face is found.
 
     ``frame`` is upscaled (bicubic) so that its shorter side is at least ``upscale_to`` before detection.
     """
@@ -100,8 +101,18 @@ def landmark_error(frame: np.ndarray, lmks2d: np.ndarray, extractor, upscale_to:
     try:
         face = extractor.detect(big, "rgb")
     except ValueError:  # "no face found": counted by the caller, not an error of the metric
+        return np.full((468, 2), np.nan)
+    return face.lmks[:468, :2] * np.array([width, height])
+
+
+def landmark_error(frame: np.ndarray, lmks2d: np.ndarray, extractor, upscale_to: int = 256) -> float:
+    """Mean distance (pixels of ``frame``) between MediaPipe's 468 landmarks and ``lmks2d``; NaN if no face.
+
+    Detection as :func:`detect_landmarks_px` (upscaled to ``upscale_to`` first).
+    """
+    found = detect_landmarks_px(frame, extractor, upscale_to)
+    if np.isnan(found).any():
         return math.nan
-    found = face.lmks[:468, :2] * np.array([width, height])
     return float(np.linalg.norm(found - np.asarray(lmks2d)[:468, :2], axis=-1).mean())
 
 

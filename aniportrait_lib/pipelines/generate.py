@@ -13,10 +13,16 @@ render it with :func:`render_performance`: pose images are drawn lazily, one win
 diffusion pipeline streams decoded frames; with ``keyframe_step > 1`` only every k-th frame is
 generated and the rest are interpolated (official ``-acc``); frames go straight into the video file,
 which appears under its name only when complete. Memory therefore does not grow with length.
+
+The models are passed in, or named with ``weights="official:<folder>"`` / ``"kit:<run folder>"``
+(:mod:`aniportrait_lib.weights.selection`), which also supplies the sampling settings they are meant for.
+A :class:`~aniportrait_lib.pipelines.stages.StageMeter` passed as ``stages`` records seconds and peak
+memory per stage; the seconds are also saved in the resolved configuration beside the video.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +32,26 @@ import PIL.Image
 
 from aniportrait_lib.landmarks.drawing import draw_landmarks
 from aniportrait_lib.pipelines.interpolation import FilmInterpolator, flow_interpolate, keyframe_indices
+from aniportrait_lib.pipelines.motion_sources import (
+    as_pose_template,
+    reenact_video,
+    resample_motion,
+)
+from aniportrait_lib.pipelines.portrait import Portrait, load_portrait, reference_pose_image
+from aniportrait_lib.pipelines.stages import StageMeter
+
+__all__ = [
+    "GenerateConfig",
+    "LazyPoseImages",
+    "Portrait",
+    "audio_to_video",
+    "load_portrait",
+    "pose_to_video",
+    "reference_pose_image",
+    "render_performance",
+    "render_pose_images",
+    "speech_to_performance",
+]
 
 
 @dataclass(frozen=True)
@@ -45,6 +71,7 @@ class GenerateConfig:
     interpolation: str = "flow"  # "flow" (OpenCV, no weights) or a path to film_net_fp16.pt
     max_frames: int | None = None  # official -L (None: the whole audio / template)
     cache_pose_features: bool = False  # kit: recompute pose maps per step (memory flat in length)
+    face_crop_scale: float | None = None  # kit: first cut a square of this × face height (official: None)
 
 
 class LazyPoseImages:
@@ -90,11 +117,6 @@ class _FrameFiller:
         self.previous, self.count = frame, k + 1
 
 
-def reference_pose_image(face, size: tuple[int, int]) -> np.ndarray:
-    """The portrait's own pose image, drawn from its MediaPipe ``lmks`` (normalised), as official."""
-    return draw_landmarks(size, face.lmks, normed=True)
-
-
 def _interpolator(config: GenerateConfig):
     return flow_interpolate if config.interpolation == "flow" else FilmInterpolator(config.interpolation)
 
@@ -108,6 +130,7 @@ def render_pose_images(
     config: GenerateConfig = GenerateConfig(),
     audio: tuple[np.ndarray, int] | None = None,
     sink: Callable[[int, np.ndarray], None] | None = None,
+    stages: StageMeter | None = None,
 ) -> Path:
     """Render pose images into an MP4 with a Lmk2Video pipeline (:mod:`.pose2video`).
 
@@ -117,6 +140,8 @@ def render_pose_images(
         pose_images: ``(T, h, w, 3)`` uint8, or any indexable sequence of them (e.g. :class:`LazyPoseImages`).
         audio: ``(samples, rate)`` muxed into the file, trimmed to the video's length.
         sink: also called as ``sink(index, frame)`` for every written frame (e.g. to measure it).
+        stages: records "Lmk2Video denoising" (CLIP, reference UNet, pose guider, UNet steps; pose images
+            drawn lazily) until the first frame is decoded, then "VAE decode + interpolation + mp4".
 
     Returns:
         ``out_path``, a complete H.264 MP4 (written atomically: a failure leaves no file).
@@ -134,74 +159,44 @@ def render_pose_images(
         samples, rate = audio
         audio = (np.asarray(samples)[: int(round(total / config.fps * rate))], rate)
     written = [0]
-    with VideoWriter(out_path, config.fps, audio=audio) as writer:
+    stages = stages if stages is not None else StageMeter()
+    try:
+        with VideoWriter(out_path, config.fps, audio=audio) as writer:
 
-        def write(frame: np.ndarray) -> None:
-            writer.write(frame)
-            if sink is not None:
-                sink(written[0], frame)
-            written[0] += 1
+            def write(frame: np.ndarray) -> None:
+                if written[0] == 0:
+                    stages.start("VAE decode + interpolation + mp4")
+                writer.write(frame)
+                if sink is not None:
+                    sink(written[0], frame)
+                written[0] += 1
 
-        filler = _FrameFiller(indices, _interpolator(config), write)
-        pipeline(
-            PIL.Image.fromarray(ref_image), poses, ref_pose, config.width, config.height,
-            num_inference_steps=config.steps, guidance_scale=config.guidance_scale,
-            generator=torch.manual_seed(config.seed), context_frames=config.context_frames,
-            context_overlap=config.context_overlap, wrap_around=config.wrap_around,
-            on_frame=filler, cache_pose_features=config.cache_pose_features,
-        )  # fmt: skip
-        if written[0] != total:
-            raise RuntimeError(f"{out_path}: wrote {written[0]} of {total} frames")
+            filler = _FrameFiller(indices, _interpolator(config), write)
+            stages.start("Lmk2Video denoising")
+            pipeline(
+                PIL.Image.fromarray(ref_image), poses, ref_pose, config.width, config.height,
+                num_inference_steps=config.steps, guidance_scale=config.guidance_scale,
+                generator=torch.manual_seed(config.seed), context_frames=config.context_frames,
+                context_overlap=config.context_overlap, wrap_around=config.wrap_around,
+                on_frame=filler, cache_pose_features=config.cache_pose_features,
+            )  # fmt: skip
+            if written[0] != total:
+                raise RuntimeError(f"{out_path}: wrote {written[0]} of {total} frames")
+    finally:
+        stages.stop()  # after the writer has closed (and muxed) the file, or failed
     return Path(out_path)
 
 
 def render_performance(
-    pipeline, portrait, performance, out_path, config=GenerateConfig(), audio=None, sink=None
+    pipeline, portrait, performance, out_path, config=GenerateConfig(), audio=None, sink=None, stages=None
 ):
     """Render a performance (mesh + pose per frame) of ``portrait``: its landmarks are projected at
     the output size and drawn lazily, one window at a time (see :func:`render_pose_images`)."""
     size = (config.width, config.height)
     poses = LazyPoseImages(performance.landmarks_px(size), size)
     return render_pose_images(
-        pipeline, portrait.image, portrait.pose_image, poses, out_path, config, audio, sink
+        pipeline, portrait.image, portrait.pose_image, poses, out_path, config, audio, sink, stages
     )
-
-
-@dataclass(frozen=True)
-class Portrait:
-    """The reference portrait at the output size, with its landmarks (what every mode starts from)."""
-
-    image: np.ndarray  # (H, W, 3) uint8 RGB, resized to the output size as the official scripts do
-    lmks3d: np.ndarray  # (468, 3) canonical mesh
-    trans_mat: np.ndarray  # (4, 4) canonical → camera
-    pose_image: np.ndarray  # (H, W, 3) its own pose image
-
-
-def load_portrait(image: str | Path | np.ndarray, config: GenerateConfig, extractor=None) -> Portrait:
-    """Read (if a path), convert to RGB, resize to ``config.width × config.height`` and find the face.
-
-    Raises:
-        ValueError: unreadable image or no face (the message names the file).
-    """
-    from aniportrait_lib.landmarks.extract import LandmarkExtractor
-
-    where = str(image) if isinstance(image, (str, Path)) else "the portrait array"
-    if isinstance(image, (str, Path)):
-        try:
-            image = np.asarray(PIL.Image.open(image).convert("RGB"))
-        except (OSError, ValueError) as err:
-            raise ValueError(f"{where} is not a readable image: {err}") from err
-    pil = PIL.Image.fromarray(np.asarray(image, np.uint8)).convert("RGB")
-    rgb = np.asarray(pil.resize((config.width, config.height), PIL.Image.Resampling.LANCZOS))
-    own = extractor is None
-    extractor = extractor or LandmarkExtractor()
-    try:
-        face = extractor.detect(rgb, "rgb", where=where)
-    finally:
-        if own:
-            extractor.close()
-    size = (config.width, config.height)
-    return Portrait(rgb, face.lmks3d.astype(np.float64), face.trans_mat, reference_pose_image(face, size))
 
 
 def _save_resolved_config(out_path: Path, **sections) -> None:
@@ -210,65 +205,132 @@ def _save_resolved_config(out_path: Path, **sections) -> None:
     save_config(Path(out_path).with_suffix(".json"), **sections)
 
 
-def audio_to_video(
-    ref_image: str | Path | np.ndarray,
-    audio: str | Path,
+def _resolve_models(weights, audio: bool, given: dict, stages: StageMeter):
+    """The resolved ``weights`` (None when the models were passed directly; mixing both is an error)."""
+    passed = [name for name, value in given.items() if value is not None]
+    if weights is None:
+        if len(passed) < len(given):
+            raise ValueError(
+                "pass weights='official:<folder>' or 'kit:<run folder>', or the models "
+                + ", ".join(name for name in given if name not in passed)
+            )
+        return None
+    if passed:
+        raise ValueError(f"pass either weights= or the models ({', '.join(passed)}), not both")
+    from aniportrait_lib.weights.selection import GenerationModels, resolve_weights
+
+    if isinstance(weights, GenerationModels):
+        if audio and weights.audio2mesh is None:
+            raise ValueError(f"{weights.weights} was resolved without its audio models (audio=False)")
+        return weights
+    with stages.stage("load weights"):
+        return resolve_weights(weights, audio=audio)
+
+
+def speech_to_performance(
+    portrait: Portrait,
+    features,
     audio2mesh,
-    pipeline,
-    out_path: str | Path,
-    config: GenerateConfig = GenerateConfig(),
     audio2pose=None,
     pose_template: np.ndarray | None = None,
-    motion_config=None,
     style_id: int | None = None,
-) -> Path:
-    """Speech + portrait → talking video (official ``audio2vid.py``), with the audio muxed in.
+    config: GenerateConfig = GenerateConfig(),
+    motion_config=None,
+):
+    """Audio2Lmk on the portrait: the first half of :func:`audio_to_video`, for looking at its output.
 
-    Head pose comes from ``audio2pose``, or from ``pose_template`` ((T, 6), official ping-pong
-    tiling); one of them is required. The resolved configuration is saved beside the video (.json).
+    Args:
+        features: :class:`~aniportrait_lib.audio.features.AudioFeatures` of the speech.
+        pose_template: (T, 6) head poses at 30 fps used instead of ``audio2pose``.
+    Returns:
+        ``(motion, performance)``: the :class:`~aniportrait_lib.audio.inference.Motion` at 30 fps (mesh
+        offsets, pose, style id) and the portrait's :class:`~aniportrait_lib.editing.performance.Performance`
+        at ``config.fps`` (resampled in time when it is not 30).
     """
-    from aniportrait_lib.audio.features import features_from_waveform, load_waveform
+    from aniportrait_lib.audio.features import AudioFeatureConfig
     from aniportrait_lib.audio.inference import audio_to_motion
     from aniportrait_lib.editing.performance import Performance
 
-    if audio2pose is None and pose_template is None:
-        raise ValueError("audio_to_video needs head motion: pass audio2pose or a pose_template")
-    waveform = load_waveform(audio)  # clear errors for missing, corrupt or empty audio
-    portrait = load_portrait(ref_image, config)
-    features = features_from_waveform(waveform, source=str(audio))
     motion = audio_to_motion(
         features, audio2mesh, audio2pose, pose_template, style_id, config.seed, motion_config
     )
-    performance = Performance.from_reference(portrait, motion.mesh_offsets, motion.pose, config.fps)
-    path = render_performance(pipeline, portrait, performance, out_path, config, audio=(waveform, 16_000))
-    _save_resolved_config(
-        path, generate=config, motion=motion_config, style_id=motion.style_id, audio=str(audio)
-    )
-    return path
+    n_frames = math.ceil(features.duration_s * config.fps - 1e-9)
+    source_fps = AudioFeatureConfig().fps  # Audio2Lmk runs at 30 fps (spec §2.1)
+    offsets = resample_motion(motion.mesh_offsets, source_fps, config.fps, n_frames)
+    pose = resample_motion(motion.pose, source_fps, config.fps, n_frames)
+    return motion, Performance.from_reference(portrait, offsets, pose, config.fps)
 
 
-def read_pose_template(path: str | Path) -> np.ndarray:
-    """A ``pose_temp.npy`` as (T, 6) float64; ``ValueError`` naming the file if it is not one."""
-    try:
-        template = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{path} is not a readable .npy pose template: {err}") from err
-    if template.ndim != 2 or template.shape[1] != 6 or len(template) == 0:
-        raise ValueError(
-            f"{path}: a pose template is (T, 6) (euler xyz degrees + translation), got {template.shape}"
+def audio_to_video(
+    ref_image: str | Path | np.ndarray,
+    audio: str | Path,
+    audio2mesh=None,
+    pipeline=None,
+    out_path: str | Path | None = None,
+    config: GenerateConfig | None = None,
+    audio2pose=None,
+    pose_template: str | Path | np.ndarray | None = None,
+    motion_config=None,
+    style_id: int | None = None,
+    weights=None,
+    stages: StageMeter | None = None,
+) -> Path:
+    """Speech + portrait → talking video (official ``audio2vid.py``), with the audio muxed in.
+
+    Head pose comes from ``audio2pose``, or from ``pose_template`` (``.npy`` path or (T, 6) array at
+    30 fps, official ping-pong tiling); one of them is required. The resolved configuration (with the
+    weights, their notes and the seconds per stage) is saved beside the video (.json).
+
+    Args:
+        audio2mesh, pipeline, audio2pose: the models; or, instead of them,
+        weights: ``"official:<folder>"``, ``"kit:<run folder>"`` or resolved
+            :class:`~aniportrait_lib.weights.selection.GenerationModels`, which also give the default
+            ``config`` and ``motion_config`` (the settings those weights are meant to be sampled with).
+        config: an ``fps`` other than 30 resamples the (30 fps) motion in time.
+        stages: records "read audio", "load weights", "portrait landmarks", "Audio2Lmk (mesh + pose)"
+            and the rendering stages of :func:`render_pose_images`.
+    """
+    from aniportrait_lib.audio.features import features_from_waveform, load_waveform
+
+    stages = stages if stages is not None else StageMeter()
+    if out_path is None:
+        raise ValueError("audio_to_video needs out_path (an .mp4 file)")
+    with stages.stage("read audio"):
+        waveform = load_waveform(audio)  # clear errors for missing, corrupt or empty audio
+        features = features_from_waveform(waveform, source=str(audio))
+    template = as_pose_template(pose_template) if pose_template is not None else None
+    if weights is None and audio2pose is None and template is None:
+        raise ValueError("audio_to_video needs head motion: pass audio2pose or a pose_template")
+    models = _resolve_models(weights, True, {"audio2mesh": audio2mesh, "pipeline": pipeline}, stages)
+    if models is not None:
+        audio2mesh, audio2pose, pipeline = models.audio2mesh, models.audio2pose, models.pipeline
+        config, motion_config = config or models.config, motion_config or models.motion
+    config = config or GenerateConfig()
+    with stages.stage("portrait landmarks"):
+        portrait = load_portrait(ref_image, config)
+    with stages.stage("Audio2Lmk (mesh + pose)"):
+        motion, performance = speech_to_performance(
+            portrait, features, audio2mesh, audio2pose, template, style_id, config, motion_config
         )
-    if not np.all(np.isfinite(template)):
-        raise ValueError(f"{path}: the pose template contains NaN or infinity")
-    return template.astype(np.float64)
+    path = render_performance(
+        pipeline, portrait, performance, out_path, config, (waveform, 16_000), None, stages
+    )
+    _save_resolved_config(
+        path, generate=config, motion=motion_config, style_id=motion.style_id, audio=str(audio),
+        weights=models.describe() if models else "models passed in", seconds=stages.seconds(),
+    )  # fmt: skip
+    return path
 
 
 def pose_to_video(
     ref_image: str | Path | np.ndarray,
     source: str | Path | np.ndarray,
-    pipeline,
-    out_path: str | Path,
-    config: GenerateConfig = GenerateConfig(),
+    pipeline=None,
+    out_path: str | Path | None = None,
+    config: GenerateConfig | None = None,
     retarget_config=None,
+    weights=None,
+    stages: StageMeter | None = None,
 ) -> Path:
     """Portrait + head motion → video (self-driven, no speech model).
 
@@ -276,34 +338,35 @@ def pose_to_video(
         source: a pose template (``.npy`` path or (T, 6) array): the portrait's own face follows it;
             or a video file: its face is reenacted onto the portrait (official vid2vid retargeting,
             :mod:`aniportrait_lib.editing.retarget`) and its audio, if any, is kept.
+        pipeline: the Lmk2Video pipeline, or instead ``weights`` (see :func:`audio_to_video`).
+        stages: records "load weights", "portrait landmarks", "source motion" and the rendering stages.
     """
     from aniportrait_lib.editing.performance import Performance
 
-    portrait = load_portrait(ref_image, config)
+    stages = stages if stages is not None else StageMeter()
+    if out_path is None:
+        raise ValueError("pose_to_video needs out_path (an .mp4 file)")
+    is_template = isinstance(source, np.ndarray) or Path(source).suffix == ".npy"
+    template = as_pose_template(source) if is_template else None
+    if not is_template and not Path(source).is_file():
+        raise ValueError(f"{source}: no such video file (a pose template must end in .npy)")
+    models = _resolve_models(weights, False, {"pipeline": pipeline}, stages)
+    if models is not None:
+        pipeline, config = models.pipeline, config or models.config
+    config = config or GenerateConfig()
+    with stages.stage("portrait landmarks"):
+        portrait = load_portrait(ref_image, config)
     audio = None
-    if isinstance(source, np.ndarray) or Path(source).suffix == ".npy":
-        template = source if isinstance(source, np.ndarray) else read_pose_template(source)
-        if template.ndim != 2 or template.shape[1] != 6 or len(template) == 0:
-            raise ValueError(f"a pose template is (T, 6), got {template.shape}")
-        offsets = np.zeros((len(template), 468, 3))
-        performance = Performance.from_reference(portrait, offsets, template, config.fps)
-    else:
-        performance, audio = _reenact(portrait, Path(source), retarget_config)
-    path = render_performance(pipeline, portrait, performance, out_path, config, audio)
+    with stages.stage("source motion"):
+        if template is not None:
+            offsets = np.zeros((len(template), 468, 3))
+            performance = Performance.from_reference(portrait, offsets, template, config.fps)
+        else:
+            performance, audio = reenact_video(portrait, Path(source), retarget_config)
+    path = render_performance(pipeline, portrait, performance, out_path, config, audio, None, stages)
     described = "array" if isinstance(source, np.ndarray) else str(source)
-    _save_resolved_config(path, generate=config, retarget=retarget_config, source=described)
+    _save_resolved_config(
+        path, generate=config, retarget=retarget_config, source=described,
+        weights=models.describe() if models else "models passed in", seconds=stages.seconds(),
+    )  # fmt: skip
     return path
-
-
-def _reenact(portrait: Portrait, video: Path, retarget_config):
-    from aniportrait_lib.audio.features import load_waveform
-    from aniportrait_lib.editing.retarget import RetargetConfig, retarget
-    from aniportrait_lib.landmarks.extract import LandmarkExtractor
-    from aniportrait_lib.video_io import probe_video
-
-    info = probe_video(video)
-    with LandmarkExtractor() as extractor:
-        landmarks = extractor.detect_video(video)
-    performance = retarget(landmarks, portrait, retarget_config or RetargetConfig())
-    audio = (load_waveform(video), 16_000) if info.audio_sample_rate else None
-    return performance, audio

@@ -7,16 +7,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from transformers import Wav2Vec2Config
 
-from aniportrait_lib.audio import Audio2Mesh, Audio2MeshConfig, Audio2Pose, Audio2PoseConfig
 from aniportrait_lib.data.samples import load_portrait, load_speech
 from aniportrait_lib.models.components import (
     _oracle_guider_config,
     load_official_components,
-    oracle_state_dict,
 )
-from aniportrait_lib.models.image_models import build_clip_image_encoder, build_vae
 from aniportrait_lib.models.scheduler import DDIMConfig
 from aniportrait_lib.pipelines.generate import (
     GenerateConfig,
@@ -26,30 +22,8 @@ from aniportrait_lib.pipelines.generate import (
 )
 from aniportrait_lib.pipelines.pose2video import Pose2VideoPipeline
 from aniportrait_lib.video_io import probe_video
-from aniportrait_lib.weights.lmk2video_checkpoints import image_encoder_to_kit, load_into
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def official_folder(oracle_dir, tmp_path_factory):
-    """The oracle's tiny weights written as a user's ``pretrained_weights/`` folder (official layout)."""
-    folder = tmp_path_factory.mktemp("pretrained_weights")
-    configs = json.loads((oracle_dir / "configs.json").read_text())
-    for name in ("reference_unet", "pose_guider"):
-        torch.save(oracle_state_dict(oracle_dir, f"{name}_sd.pt"), folder / f"{name}.pth")
-    full = oracle_state_dict(oracle_dir, "denoising_unet_sd.pt")
-    torch.save({k: v for k, v in full.items() if "motion_module" not in k}, folder / "denoising_unet.pth")
-    torch.save({k: v for k, v in full.items() if "motion_module" in k}, folder / "motion_module.pth")
-    (folder / "stable-diffusion-v1-5" / "unet").mkdir(parents=True)
-    (folder / "stable-diffusion-v1-5" / "unet" / "config.json").write_text(json.dumps(configs["unet2d"]))
-    vae = build_vae(configs["vae"])
-    load_into(vae, oracle_state_dict(oracle_dir, "vae_sd.pt"), "vae_sd.pt")
-    vae.save_pretrained(folder / "sd-vae-ft-mse")
-    encoder = build_clip_image_encoder(configs["clip_vision"])
-    load_into(encoder, image_encoder_to_kit(oracle_state_dict(oracle_dir, "image_encoder_sd.pt")), "clip")
-    encoder.save_pretrained(folder / "image_encoder")
-    return folder, configs
 
 
 def _pipeline(official_folder, official_compat: bool) -> Pose2VideoPipeline:
@@ -95,19 +69,6 @@ def test_official_folder_reproduces_the_official_pipeline(official_folder, oracl
     assert probe_video(out).num_frames == data["n_frames"]
 
 
-def _tiny_audio_models():
-    w2v = Wav2Vec2Config(
-        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, conv_dim=[16] * 7,
-        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    mesh = Audio2Mesh(Audio2MeshConfig(latent_dim=16, encoder=w2v), random_encoder_ok=True).eval()
-    pose = Audio2Pose(
-        Audio2PoseConfig(latent_dim=16, num_layers=1, encoder=w2v), random_encoder_ok=True
-    ).eval()
-    return mesh, pose
-
-
 @pytest.fixture(scope="module")
 def one_second_speech(tmp_path_factory):
     path = tmp_path_factory.mktemp("audio") / "speech.wav"
@@ -116,8 +77,10 @@ def one_second_speech(tmp_path_factory):
     return path
 
 
-def test_audio_to_video_muxes_audio_with_keyframe_acceleration(official_folder, one_second_speech, tmp_path):
-    mesh, pose = _tiny_audio_models()
+def test_audio_to_video_muxes_audio_with_keyframe_acceleration(
+    official_folder, one_second_speech, tmp_path, fresh_tiny_audio_models
+):
+    mesh, pose = fresh_tiny_audio_models
     config = GenerateConfig(width=128, height=128, steps=1, keyframe_step=3)
     out = audio_to_video(
         load_portrait(), one_second_speech, mesh, _pipeline(official_folder, False), tmp_path / "talk.mp4",
@@ -128,6 +91,18 @@ def test_audio_to_video_muxes_audio_with_keyframe_acceleration(official_folder, 
     assert info.audio_sample_rate == 16_000 and info.audio_duration == pytest.approx(1.0, abs=0.08)
     saved = json.loads(out.with_suffix(".json").read_text())
     assert saved["generate"]["keyframe_step"] == 3 and saved["style_id"] == 3
+
+
+def test_other_frame_rates_resample_the_motion(
+    official_folder, one_second_speech, tmp_path, fresh_tiny_audio_models
+):
+    mesh, pose = fresh_tiny_audio_models
+    config = GenerateConfig(width=128, height=128, steps=1, fps=15, keyframe_step=4)
+    out = audio_to_video(load_portrait(), one_second_speech, mesh, _pipeline(official_folder, False),
+                         tmp_path / "slow.mp4", config, audio2pose=pose)  # fmt: skip
+    info = probe_video(out)
+    assert info.num_frames == 15 and info.fps == pytest.approx(15)  # 1 s at 15 fps, not 30 frames
+    assert info.audio_duration == pytest.approx(1.0, abs=0.1)
 
 
 def test_pose_template_drives_the_portrait(official_folder, tmp_path):
@@ -150,10 +125,10 @@ class _NeverCalled:
         raise AssertionError("the pipeline must not run on bad input")
 
 
-def test_bad_inputs_fail_clearly_and_leave_nothing(tmp_path, one_second_speech):
+def test_bad_inputs_fail_clearly_and_leave_nothing(tmp_path, one_second_speech, fresh_tiny_audio_models):
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    mesh, pose = _tiny_audio_models()
+    mesh, pose = fresh_tiny_audio_models
     config = GenerateConfig(width=128, height=128, steps=1)
     blank = np.full((256, 256, 3), 127, np.uint8)
     with pytest.raises(ValueError, match="no face"):
@@ -189,4 +164,11 @@ def test_bad_inputs_fail_clearly_and_leave_nothing(tmp_path, one_second_speech):
         )
     with pytest.raises(ValueError, match="head motion"):
         audio_to_video(load_portrait(), one_second_speech, mesh, _NeverCalled(), out_dir / "e.mp4", config)
+    template = np.zeros((4, 6))
+    with pytest.raises(ValueError, match="not both"):
+        pose_to_video(load_portrait(), template, _NeverCalled(), out_dir / "f.mp4", config, weights="kit:x")
+    with pytest.raises(ValueError, match="pass weights="):
+        pose_to_video(load_portrait(), template, out_path=out_dir / "g.mp4", config=config)
+    with pytest.raises(ValueError, match="no such video"):
+        pose_to_video(load_portrait(), tmp_path / "missing.mp4", _NeverCalled(), out_dir / "h.mp4", config)
     assert list(out_dir.iterdir()) == []

@@ -1,0 +1,161 @@
+"""``python -m aniportrait_lib.generate``: a portrait and speech (or head motion) → an MP4, from the shell.
+
+What notebook 05 does, for people who script (a thin layer over :mod:`aniportrait_lib.pipelines.generate`)::
+
+    python -m aniportrait_lib.generate --ref me.png --audio speech.wav --out talk.mp4
+    python -m aniportrait_lib.generate --ref me.png --audio speech.wav --pose-template pose.npy --out talk.mp4
+    python -m aniportrait_lib.generate --ref me.png --pose-template pose_temp.npy --out nod.mp4
+    python -m aniportrait_lib.generate --ref me.png --pose-video source.mp4 --out reenacted.mp4
+
+Weights: ``--weights official:<folder>`` (the released checkpoints in the official layout) or
+``--weights kit:<run folder>`` (what notebooks 02-04 trained, e.g. ``kit:outputs/runs/latest-cpu``);
+by default the ``--profile``'s (gpu: the official folder; quick/cpu: the newest run of that profile).
+Speed: ``--steps``, ``--size``, ``--acc`` (diffuse every 3rd frame, interpolate the rest).
+
+Exit status: 0 on success; 2 for bad arguments, unusable inputs or missing weights, with one message and
+no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from aniportrait_lib.config import DEFAULT_PROFILE, PROFILES, get_profile
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m aniportrait_lib.generate",
+        description="Animate a portrait with speech (audio → video) or with head motion (pose → video).",
+    )
+    parser.add_argument("--ref", required=True, type=Path, help="the portrait (an image with one face)")
+    parser.add_argument("--out", required=True, type=Path, help="the video to write (.mp4)")
+    parser.add_argument("--audio", type=Path, help="speech (wav, mp3, ...): audio → video")
+    parser.add_argument(
+        "--pose-template", type=Path, help="head poses (T, 6) .npy: with --audio instead of Audio2Pose; "
+        "alone, the portrait's own face follows it"
+    )  # fmt: skip
+    parser.add_argument("--pose-video", type=Path, help="a talking-head video reenacted onto the portrait")
+    parser.add_argument("--weights", help="official:<folder> or kit:<run folder> (default: from --profile)")
+    parser.add_argument(
+        "--profile", default=DEFAULT_PROFILE, choices=sorted(PROFILES),
+        help="default weights and device: gpu = the official folder on CUDA; quick/cpu = the newest run of "
+        "that profile on the CPU",
+    )  # fmt: skip
+    parser.add_argument("--steps", type=int, help="denoising steps (default: what the weights are meant for)")
+    parser.add_argument("--guidance", type=float, help="classifier-free guidance scale (1 = off)")
+    parser.add_argument("--size", help="output size: S (square) or WxH, multiples of 8")
+    parser.add_argument("--fps", type=float, help="frames per second of the video (default 30)")
+    parser.add_argument("--length", type=int, help="at most this many frames (official -L)")
+    parser.add_argument("--acc", action="store_true", help="diffuse every 3rd frame, interpolate the others")
+    parser.add_argument("--keyframe-step", type=int, help="diffuse every k-th frame (--acc is 3)")
+    parser.add_argument("--interpolation", help="'flow' (OpenCV optical flow) or a film_net_fp16.pt file")
+    parser.add_argument("--seed", type=int, help="random seed of the initial noise and the Audio2Pose style")
+    parser.add_argument("--style-id", type=int, help="Audio2Pose style in [0, 100)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    return parser
+
+
+def _size(text: str) -> tuple[int, int]:
+    width, _, height = text.lower().partition("x")
+    try:
+        size = (int(width), int(height or width))
+    except ValueError:
+        raise ValueError(f"--size {text!r}: expected S or WxH, e.g. 256 or 512x384") from None
+    if min(size) < 64 or size[0] % 8 or size[1] % 8:
+        raise ValueError(f"--size {text!r}: width and height must be multiples of 8 and at least 64")
+    return size
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Argument-level errors (before anything is loaded)."""
+    if args.pose_video is not None and (args.audio is not None or args.pose_template is not None):
+        raise ValueError("--pose-video drives the portrait alone: do not add --audio or --pose-template")
+    if args.audio is None and args.pose_template is None and args.pose_video is None:
+        raise ValueError("nothing drives the portrait: give --audio, --pose-template or --pose-video")
+    if args.out.suffix.lower() != ".mp4":
+        raise ValueError(f"--out {args.out}: the output is an H.264 MP4, name it *.mp4")
+    for flag in ("steps", "length", "keyframe_step", "threads"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise ValueError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
+    if args.fps is not None and not args.fps > 0:
+        raise ValueError(f"--fps must be positive, got {args.fps}")
+    if args.guidance is not None and args.guidance < 1:
+        raise ValueError(f"--guidance must be at least 1 (1 disables guidance), got {args.guidance}")
+    if args.style_id is not None and not 0 <= args.style_id < 100:
+        raise ValueError(f"--style-id must be in [0, 100) (Audio2Pose has 100 styles), got {args.style_id}")
+    if args.size is not None:
+        _size(args.size)
+    for flag, path in (("--ref", args.ref), ("--pose-video", args.pose_video)):
+        if path is not None and not path.is_file():
+            raise ValueError(f"{flag} {path}: no such file")
+
+
+def _config(args: argparse.Namespace, defaults):
+    """The weights' sampling settings with the command line's overrides."""
+    changes = {
+        "steps": args.steps, "guidance_scale": args.guidance, "fps": args.fps, "max_frames": args.length,
+        "seed": args.seed, "interpolation": args.interpolation,
+        "keyframe_step": args.keyframe_step or (3 if args.acc else None),
+    }  # fmt: skip
+    if args.size is not None:
+        changes["width"], changes["height"] = _size(args.size)
+    return replace(defaults, **{key: value for key, value in changes.items() if value is not None})
+
+
+def run(args: argparse.Namespace) -> Path:
+    """Generate the video the arguments describe; returns its path (raises ``ValueError`` on bad input)."""
+    import torch
+
+    from aniportrait_lib.audio.features import load_waveform
+    from aniportrait_lib.pipelines.generate import audio_to_video, pose_to_video
+    from aniportrait_lib.pipelines.motion_sources import read_pose_template
+    from aniportrait_lib.pipelines.stages import StageMeter
+    from aniportrait_lib.weights.selection import default_weights_spec, parse_weights_spec, resolve_weights
+
+    _check_arguments(args)
+    profile = get_profile(args.profile)
+    spec = parse_weights_spec(args.weights or default_weights_spec(profile.name))
+    if profile.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--profile {profile.name} runs on a CUDA GPU and there is none: use --profile cpu")
+    if args.audio is not None:
+        load_waveform(args.audio)  # unusable audio fails here, before any weights are loaded
+    template = read_pose_template(args.pose_template) if args.pose_template is not None else None
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    stages = StageMeter()
+    with stages.stage("load weights"):
+        models = resolve_weights(spec, audio=args.audio is not None, progress_bar=True)
+        models.to(profile.device, getattr(torch, profile.dtype) if profile.device != "cpu" else None)
+    print(f"weights: {models.weights}")
+    for note in models.notes:
+        print(f"note: {note}")
+    config = _config(args, models.config)
+    if args.audio is not None:
+        out = audio_to_video(args.ref, args.audio, out_path=args.out, config=config, pose_template=template,
+                             style_id=args.style_id, weights=models, stages=stages)  # fmt: skip
+    else:
+        source = template if template is not None else args.pose_video
+        out = pose_to_video(args.ref, source, out_path=args.out, config=config, weights=models, stages=stages)
+    for record in stages.records:
+        print(f"  {record.stage:<36} {record.seconds:8.2f} s   peak RSS {record.peak_rss_mib:8.0f} MiB")
+    print(f"wrote {out} (settings: {out.with_suffix('.json')})")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        run(args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

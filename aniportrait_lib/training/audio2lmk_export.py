@@ -1,0 +1,130 @@
+"""Trained Audio2Mesh / Audio2Pose out of notebook 02, in a folder that describes itself.
+
+The trainer's checkpoints (``audio2mesh_<profile>/checkpoint-N.pt``) hold optimizer and RNG state and
+need the profile's code to rebuild the models. Generation needs less, and needs it self-described:
+
+    audio2lmk/
+    ├── audio2mesh.pt      official key format (what the released ``audio2mesh.pt`` holds), including the
+    ├── audio2pose.pt      trained wav2vec2 encoder (``audio_encoder.*``): no wav2vec2 folder is needed
+    └── audio2lmk.json     the model sizes (with the wav2vec2 config), the profile, and the motion settings
+
+``audio2lmk.json`` is removed first and written last, so a folder that has it is complete and consistent,
+even if an export was killed half-way. :func:`load_audio2lmk_run` rebuilds both models from it alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from transformers import Wav2Vec2Config
+
+from aniportrait_lib.atomic import write_json
+from aniportrait_lib.audio.audio2mesh import Audio2Mesh, Audio2MeshConfig
+from aniportrait_lib.audio.audio2pose import Audio2Pose, Audio2PoseConfig
+from aniportrait_lib.audio.inference import MotionConfig
+from aniportrait_lib.weights.audio_checkpoints import kit_to_official, load_audio2mesh, load_audio2pose
+
+from .checkpoint import atomic_torch_save
+
+__all__ = [
+    "AUDIO2LMK_CONFIG_FILE",
+    "KIT_MOTION",
+    "Audio2LmkRun",
+    "load_audio2lmk_run",
+    "save_audio2lmk_run",
+]
+
+AUDIO2LMK_CONFIG_FILE = "audio2lmk.json"
+FORMAT_VERSION = 1
+
+KIT_MOTION = MotionConfig(rotation_scale=1.0)
+"""How kit-trained models turn audio into motion: the official ×0.5 on predicted rotations compensates for
+the released model's training data; a model trained on the mini corpus already has the corpus's amplitudes
+(notebook 02 evaluates with the same choice, see
+:func:`~aniportrait_lib.evaluation.audio2lmk_eval.predict_clip`)."""
+
+
+def _config_to_json(config: Audio2MeshConfig | Audio2PoseConfig) -> dict:
+    sizes = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name != "encoder"}
+    return {**sizes, "encoder": config.encoder.to_dict()}
+
+
+def _config_from_json(cls, payload: dict):
+    payload = dict(payload)
+    encoder = Wav2Vec2Config.from_dict(payload.pop("encoder"))
+    return cls(**payload, encoder=encoder)
+
+
+@dataclass
+class Audio2LmkRun:
+    """What :func:`load_audio2lmk_run` returns: both models (eval mode, float32, CPU) and their settings."""
+
+    audio2mesh: Audio2Mesh
+    audio2pose: Audio2Pose
+    motion: MotionConfig
+    profile: str
+
+
+def save_audio2lmk_run(
+    folder: str | Path,
+    audio2mesh: Audio2Mesh,
+    audio2pose: Audio2Pose,
+    profile: str,
+    motion: MotionConfig = KIT_MOTION,
+) -> dict[str, Path]:
+    """Write ``audio2mesh.pt``, ``audio2pose.pt`` (official key format) and ``audio2lmk.json`` atomically.
+
+    Args:
+        folder: created if needed (notebook 02 uses ``02_train_audio2lmk/audio2lmk``).
+        profile: the run profile the models were trained in (``"quick"``, ``"cpu"``, ``"gpu"``).
+        motion: how generation should post-process their output (default :data:`KIT_MOTION`).
+
+    Returns:
+        ``{"audio2mesh": path, "audio2pose": path, "config": path}``.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config_path = folder / AUDIO2LMK_CONFIG_FILE
+    config_path.unlink(missing_ok=True)  # the folder reads as incomplete until the new files are in
+    written = {}
+    for name, model in (("audio2mesh", audio2mesh), ("audio2pose", audio2pose)):
+        state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        written[name] = folder / f"{name}.pt"
+        atomic_torch_save(kit_to_official(state), written[name])
+    payload = {
+        "format": FORMAT_VERSION,
+        "profile": profile,
+        "audio2mesh": {"file": written["audio2mesh"].name, "config": _config_to_json(audio2mesh.config)},
+        "audio2pose": {"file": written["audio2pose"].name, "config": _config_to_json(audio2pose.config)},
+        "motion": dataclasses.asdict(motion),
+        "encoder_weights": "inside each .pt (audio_encoder.* keys); no wav2vec2 folder needed",
+    }
+    written["config"] = write_json(config_path, payload)
+    return written
+
+
+def load_audio2lmk_run(folder: str | Path) -> Audio2LmkRun:
+    """Rebuild the models of a :func:`save_audio2lmk_run` folder (strict key and shape checks).
+
+    Raises:
+        FileNotFoundError: ``audio2lmk.json`` is missing (no export, or an unfinished one).
+        ValueError: a model file is missing, unreadable or does not match the saved sizes.
+    """
+    folder = Path(folder)
+    config_path = folder / AUDIO2LMK_CONFIG_FILE
+    if not config_path.is_file():
+        raise FileNotFoundError(
+            f"{config_path} not found: {folder} holds no complete Audio2Lmk export "
+            "(run notebook 02_train_audio2lmk to the end)"
+        )
+    payload = json.loads(config_path.read_text())
+    if payload.get("format") != FORMAT_VERSION:
+        raise ValueError(f"{config_path}: unknown export format {payload.get('format')!r}")
+    mesh_config = _config_from_json(Audio2MeshConfig, payload["audio2mesh"]["config"])
+    pose_config = _config_from_json(Audio2PoseConfig, payload["audio2pose"]["config"])
+    mesh = load_audio2mesh(folder / payload["audio2mesh"]["file"], mesh_config)
+    pose = load_audio2pose(folder / payload["audio2pose"]["file"], pose_config)
+    return Audio2LmkRun(mesh, pose, MotionConfig(**payload["motion"]), str(payload["profile"]))
