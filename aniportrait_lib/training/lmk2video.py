@@ -66,6 +66,10 @@ __all__ = [
 ]
 
 
+LOSS_LOG = "log.csv"
+"""File name of a trainer's loss log inside its output folder."""
+
+
 @contextmanager
 def torch_threads(count: int | None) -> Iterator[None]:
     """Run the block with ``count`` torch intra-op threads (``None``: unchanged), then restore."""
@@ -250,7 +254,7 @@ class Stage1Trainer:
 
     @property
     def log_path(self) -> Path:
-        return self.output_dir / "log.csv"
+        return self.output_dir / LOSS_LOG
 
     @property
     def unwrapped(self) -> Lmk2VideoNetworks:

@@ -10,6 +10,7 @@ the "reference image unchanged" baseline.
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,10 +21,13 @@ import torch
 from diffusers import AutoencoderKL
 from transformers import CLIPVisionModelWithProjection
 
+from aniportrait_lib.atomic import atomic_path
 from aniportrait_lib.evaluation.video_metrics import score_frames, summarize_scores
 from aniportrait_lib.models.image_models import build_clip_image_encoder, build_vae
 
+from .checkpoint import latest_checkpoint
 from .lmk2video import (
+    LOSS_LOG,
     Lmk2VideoNetworks,
     Stage1Trainer,
     build_pose_guider,
@@ -37,6 +41,7 @@ from .lmk2video_vae import calibrate_latent_scale, pretrain_vae
 
 __all__ = [
     "BASELINE",
+    "FINAL_MODEL",
     "GUIDER_NAMES",
     "VAE_CEILING",
     "FrozenModels",
@@ -52,6 +57,7 @@ __all__ = [
     "log_study_metrics",
     "plot_sample_grid",
     "prepare_frozen_models",
+    "train_final_model",
     "train_guider",
     "vae_reconstruction",
 ]
@@ -143,6 +149,37 @@ def train_guider(
     return trainer.unwrapped, losses, time.perf_counter() - start
 
 
+def train_final_model(
+    study: GuiderStudy, profile: Lmk2VideoProfile, dataset: FramePairDataset, frozen: FrozenModels,
+    clips: list[EvalClip], extractor, out_dir: str | Path, kind: str = "b",
+) -> int:  # fmt: skip
+    """Train guider ``kind``'s study run on to ``profile.final_steps`` and score it as :data:`FINAL_MODEL`.
+
+    The longer run lives in ``out_dir/final_<kind>`` and starts from a copy of the study run's last
+    checkpoint (same data order, same RNG stream: exactly what one longer run would give); the study's
+    own folder is never written to, so re-running the notebook reproduces both. Adds the rows, frames,
+    networks (key ``"final"``), losses and seconds to ``study``; returns the step reached.
+    """
+    steps = max(profile.final_steps, profile.stage1.max_steps)
+    source, target = Path(out_dir) / f"guider_{kind}", Path(out_dir) / f"final_{kind}"
+    start = latest_checkpoint(source)
+    if latest_checkpoint(target) is None and start is not None:
+        for path in (start, source / LOSS_LOG):
+            if path.is_file():
+                with atomic_path(target / path.name) as tmp:
+                    shutil.copyfile(path, tmp)
+    longer = replace(profile, stage1=replace(profile.stage1, max_steps=steps, checkpoint_every=steps))
+    networks, losses, seconds = train_guider(kind, longer, dataset, frozen, target)
+    rows, study.generated[FINAL_MODEL] = evaluate_heldout(
+        networks, frozen, profile, clips, extractor, FINAL_MODEL
+    )
+    study.rows += rows
+    study.networks["final"] = networks
+    study.losses["final"] = study.losses.get(kind, []) + losses
+    study.seconds["final"] = study.seconds.get(kind, 0.0) + seconds
+    return steps
+
+
 def generate_clip(pipeline, clip: EvalClip, profile: Lmk2VideoProfile) -> np.ndarray:
     """Frames ``(N, S, S, 3)`` uint8 for the clip's target poses, from its reference frame."""
     import PIL.Image
@@ -226,6 +263,7 @@ class GuiderStudy:
 
 BASELINE = "reference unchanged"
 VAE_CEILING = "VAE reconstruction (ceiling)"
+FINAL_MODEL = "(b) trained longer: the kit's stage-1 model"
 
 
 def run_guider_study(
@@ -285,15 +323,16 @@ def describe_study(table) -> str:
     Differences below 0.03 px (landmarks) or 0.2 dB (PSNR) are called "on par": they are within the
     spread between held-out clips at these sizes.
     """
-    guiders = [m for m in table.index if m not in (BASELINE, VAE_CEILING)]
+    models = [m for m in table.index if m not in (BASELINE, VAE_CEILING)]
+    guiders = [m for m in models if m != FINAL_MODEL]
     base, ceiling = table.loc[BASELINE], table.loc[VAE_CEILING]
     lines = []
-    if table.loc[guiders, "landmark_px"].notna().any():
+    if guiders and table.loc[guiders, "landmark_px"].notna().any():
         best = table.loc[guiders, "landmark_px"].idxmin()
         lines.append(
             f"Lowest landmark error among the guiders: **{best}** ({table.loc[best, 'landmark_px']:.2f} px)."
         )
-    for name in guiders:
+    for name in models:
         row = table.loc[name]
         verdicts = [
             f"{label} {row[column]:.2f} vs {base[column]:.2f} "
@@ -342,7 +381,8 @@ def plot_losses(study: GuiderStudy, window: int = 10):
         smooth = (
             np.convolve(losses, np.ones(window) / window, mode="valid") if len(losses) >= window else losses
         )
-        ax.plot(smooth, label=GUIDER_NAMES[kind])
+        style = {"ls": "--", "lw": 1} if kind == "final" else {}
+        ax.plot(smooth, label=GUIDER_NAMES.get(kind, FINAL_MODEL), **style)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("min-SNR weighted v-loss")
     ax.set_yscale("log")
@@ -367,7 +407,7 @@ def log_study_metrics(run, table) -> dict[str, float]:
     """
     logged = {}
     for method, row in table.iterrows():
-        key = {BASELINE: "baseline", VAE_CEILING: "vae"}.get(method) or method[1]
+        key = {BASELINE: "baseline", VAE_CEILING: "vae", FINAL_MODEL: "final"}.get(method) or method[1]
         for column, direction, tolerance, unit, description in _METRICS:
             value = row[column]
             if np.isnan(value):

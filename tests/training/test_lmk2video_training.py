@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from aniportrait_lib.landmarks.drawing import draw_landmarks
 from aniportrait_lib.models.image_models import build_clip_image_encoder, build_vae
 from aniportrait_lib.training.checkpoint import latest_checkpoint
 from aniportrait_lib.training.lmk2video import Stage1Trainer, build_stage1_networks, min_snr_weights
@@ -261,3 +262,52 @@ def test_gpu_profile_carries_the_official_recipe():
         lmk2video_profile("tpu")
     with pytest.raises(ValueError, match="vae_folder"):
         prepare_frozen_models(None, lmk2video_profile("gpu"))
+
+
+def test_both_unets_start_from_the_same_weights():
+    networks = build_stage1_networks(_model())
+    reference, denoiser = networks.reference_unet.state_dict(), networks.denoising_unet.state_dict()
+    assert reference and all(torch.equal(v, denoiser[k]) for k, v in reference.items())
+    assert set(denoiser) - set(reference) == {"conv_norm_out.weight", "conv_norm_out.bias",
+                                              "conv_out.weight", "conv_out.bias"}  # fmt: skip
+
+
+def test_final_model_continues_the_study_run_exactly_and_leaves_it_untouched(dataset, frozen, tmp_path):
+    from aniportrait_lib.training.lmk2video_config import (
+        Lmk2VideoEvalConfig,
+        Lmk2VideoProfile,
+        VaePretrainConfig,
+    )
+    from aniportrait_lib.training.lmk2video_data import EvalClip
+    from aniportrait_lib.training.lmk2video_study import (
+        FINAL_MODEL,
+        FrozenModels,
+        GuiderStudy,
+        train_final_model,
+    )
+
+    profile = Lmk2VideoProfile(
+        "tiny", _model(), VaePretrainConfig(), _config(max_steps=3),
+        Lmk2VideoEvalConfig(num_inference_steps=2, guidance_scale=1.0, num_threads=1), final_steps=6,
+    )  # fmt: skip
+    poses = np.stack([draw_landmarks((SIZE, SIZE), dataset.lmks[0][t], normed=True) for t in range(2)])
+    clip = EvalClip("held", dataset.frames[0][0], poses[0], np.arange(2), dataset.frames[0][:2], poses,
+                    dataset.lmks[0][:2] * SIZE)  # fmt: skip
+    study = GuiderStudy([], {}, {"b": [1.0, 1.0, 1.0]}, {"b": 1.0}, {})
+    runs = tmp_path / "runs"
+    _trainer(dataset, frozen, runs / "guider_b", _config(max_steps=3)).train()  # the study's run
+    before = sorted(p.name for p in (runs / "guider_b").iterdir())
+    frozen_models = FrozenModels(*frozen, [], 1.0, 0.0)
+    assert train_final_model(study, profile, dataset, frozen_models, [clip], None, runs) == 6
+    assert sorted(p.name for p in (runs / "guider_b").iterdir()) == before
+    straight = _trainer(dataset, frozen, tmp_path / "straight", _config(max_steps=6))
+    straight.train()
+    a, b = straight.unwrapped.state_dict(), study.networks["final"].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert len(study.losses["final"]) == 6 and study.generated[FINAL_MODEL]["held"].shape == (
+        2,
+        SIZE,
+        SIZE,
+        3,
+    )
+    assert [row["method"] for row in study.rows] == [FINAL_MODEL]
