@@ -1,4 +1,7 @@
+import importlib
 import json
+import os
+import stat
 
 import pytest
 
@@ -27,3 +30,16 @@ def test_temp_file_keeps_the_suffix(tmp_path):
         assert tmp.suffix == ".mp4"
         tmp.write_bytes(b"x")
     assert (tmp_path / "video.mp4").read_bytes() == b"x"
+
+
+def test_written_files_get_the_mode_open_would_give(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        importlib.reload(atomic)  # the module reads the umask once
+        path = atomic.write_text(tmp_path / "a.txt", "x")
+        with open(tmp_path / "b.txt", "w") as handle:
+            handle.write("x")
+        assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE((tmp_path / "b.txt").stat().st_mode) == 0o644
+    finally:
+        os.umask(mask)
+        importlib.reload(atomic)

@@ -205,7 +205,8 @@ def to_video_unet(
             if name.endswith("proj_out") and "motion_modules" in name:
                 module.weight.zero_()
                 module.bias.zero_()
-    return video.to(unet2d.device, unet2d.dtype)
+    video = video.to(unet2d.device)
+    return video if video.dtype == unet2d.dtype else video.to(unet2d.dtype)
 
 
 def build_stage1_pipeline(
