@@ -137,14 +137,27 @@ class Lmk2VideoNetworks(nn.Module):
             self.attention.clear()
 
 
-def build_stage1_networks(config: Lmk2VideoModelConfig) -> Lmk2VideoNetworks:
+def build_stage1_networks(
+    config: Lmk2VideoModelConfig, pretrained_unet: str | Path | None = None
+) -> Lmk2VideoNetworks:
     """Fresh stage-1 networks (reference UNet, 2-D denoiser, guider) at the config's size.
 
-    Both UNets start from the same weights, as in the official recipe, where both are loaded from SD1.5:
-    here the reference UNet copies the randomly initialised denoiser (minus its output head), so at step 0
-    the reference features written at t = 0 are the very features the denoiser's self-attention computes.
+    Both UNets start from the same weights, as in the official recipe, where both are loaded from SD1.5
+    (``pretrained_unet``: a diffusers UNet folder such as ``stable-diffusion-v1-5/unet``, which must match
+    ``config.unet``). Without it the reference UNet copies the randomly initialised denoiser (minus its
+    output head), so at step 0 the reference features are the very features the denoiser computes.
+
+    Raises:
+        ValueError: the pretrained UNet's weights do not fit ``config.unet`` (names the folder).
     """
     denoiser = build_image_denoising_unet(config.unet)
+    if pretrained_unet is not None:
+        pretrained = UNet2DConditionModel.from_pretrained(str(pretrained_unet), local_files_only=True)
+        try:
+            denoiser.load_state_dict(pretrained.state_dict())
+        except RuntimeError as error:  # missing / unexpected keys or shapes
+            raise ValueError(f"{pretrained_unet} does not fit the configured UNet: {error}") from None
+        del pretrained
     reference = build_reference_unet(config.unet)
     report = reference.load_state_dict(denoiser.state_dict(), strict=False)
     if report.missing_keys or any(

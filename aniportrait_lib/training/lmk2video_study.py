@@ -24,6 +24,8 @@ from transformers import CLIPVisionModelWithProjection
 from aniportrait_lib.atomic import atomic_path
 from aniportrait_lib.evaluation.video_metrics import score_frames, summarize_scores
 from aniportrait_lib.models.image_models import build_clip_image_encoder, build_vae
+from aniportrait_lib.paths import weights_dir
+from aniportrait_lib.weights.layout import check_weights, format_report
 
 from .checkpoint import latest_checkpoint
 from .lmk2video import (
@@ -98,34 +100,40 @@ class FrozenModels:
     vae_losses: list[float]  # pre-training loss per step (empty for real weights)
     latent_scale: float  # factor folded into the VAE so that 0.18215·latents has unit std
     seconds: float
+    unet_init: Path | None = None  # SD1.5 UNet folder both UNets start from (None: random, small profiles)
 
 
 def prepare_frozen_models(
     dataset: FramePairDataset,
     profile: Lmk2VideoProfile,
     seed: int = 0,
-    vae_folder: str | Path | None = None,
-    image_encoder_folder: str | Path | None = None,
+    weights_folder: str | Path | None = None,
 ) -> FrozenModels:
-    """Frozen VAE + CLIP encoder for the study.
+    """Frozen VAE + CLIP encoder for the study (and, at paper scale, the SD1.5 UNet to start from).
 
     Small profiles (``profile.vae.steps > 0``): a small VAE pre-trained on the training frames and
-    calibrated, and a random tiny CLIP encoder. Otherwise real weights are required: local diffusers /
-    transformers folders of ``sd-vae-ft-mse`` and the sd-image-variations ``image_encoder``.
+    calibrated, and a random tiny CLIP encoder. Otherwise the real weights from ``weights_folder``
+    (default: the kit's weights folder, official layout): ``sd-vae-ft-mse``, the sd-image-variations
+    ``image_encoder`` and ``stable-diffusion-v1-5/unet``.
 
     Raises:
-        ValueError: a profile without VAE pre-training and no ``vae_folder`` / ``image_encoder_folder``.
+        FileNotFoundError: real weights are needed and some are missing (the message lists them).
     """
     start = time.perf_counter()
     if not profile.vae.steps:
-        if vae_folder is None or image_encoder_folder is None:
-            raise ValueError(
-                f"profile {profile.name!r} uses the real VAE and CLIP encoder: pass vae_folder and "
-                "image_encoder_folder (local diffusers / transformers folders)"
+        folder = Path(weights_folder) if weights_folder is not None else weights_dir()
+        needed = [
+            s for s in check_weights(folder) if s.component.key in ("sd15_unet", "vae", "image_encoder")
+        ]
+        if not all(s.present for s in needed):
+            raise FileNotFoundError(
+                f"profile {profile.name!r} trains from the real pretrained weights:\n"
+                + format_report(needed, folder)
             )
-        vae = build_vae(folder=vae_folder).requires_grad_(False).eval()
-        encoder = build_clip_image_encoder(folder=image_encoder_folder).requires_grad_(False).eval()
-        return FrozenModels(vae, encoder, [], 1.0, time.perf_counter() - start)
+        paths = {s.component.key: folder / s.component.path for s in needed}
+        vae = build_vae(folder=paths["vae"]).requires_grad_(False).eval()
+        encoder = build_clip_image_encoder(folder=paths["image_encoder"]).requires_grad_(False).eval()
+        return FrozenModels(vae, encoder, [], 1.0, time.perf_counter() - start, paths["sd15_unet"])
     torch.manual_seed(seed)
     vae = build_vae({**profile.model.vae, "sample_size": dataset.image_size})
     frames = np.concatenate(dataset.frames)
@@ -141,7 +149,7 @@ def train_guider(
     """Stage 1 with guider ``kind`` (fresh networks, seed ``stage1.seed``) → (networks, losses, seconds)."""
     model = replace(profile.model, guider=kind)
     torch.manual_seed(profile.stage1.seed)
-    networks = build_stage1_networks(model)
+    networks = build_stage1_networks(model, frozen.unet_init)
     trainer = Stage1Trainer(networks, frozen.vae, frozen.image_encoder, dataset, profile.stage1, out_dir)
     trainer.resume()
     start = time.perf_counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -260,8 +261,22 @@ def test_gpu_profile_carries_the_official_recipe():
     )  # fmt: skip
     with pytest.raises(ValueError, match="unknown Lmk2Video profile"):
         lmk2video_profile("tpu")
-    with pytest.raises(ValueError, match="vae_folder"):
-        prepare_frozen_models(None, lmk2video_profile("gpu"))
+    with pytest.raises(FileNotFoundError, match="sd-vae-ft-mse"):  # an empty weights folder
+        prepare_frozen_models(None, lmk2video_profile("gpu"), weights_folder=Path("/nonexistent"))
+
+
+def test_both_unets_start_from_a_pretrained_unet_folder(tmp_path):
+    torch.manual_seed(5)
+    pretrained = build_stage1_networks(_model()).denoising_unet
+    pretrained.save_pretrained(tmp_path / "unet")
+    networks = build_stage1_networks(_model(), tmp_path / "unet")
+    expected = pretrained.state_dict()
+    for unet in (networks.reference_unet, networks.denoising_unet):
+        assert all(torch.equal(v, expected[k]) for k, v in unet.state_dict().items())
+    other = _model()
+    other.unet = small_unet_config(widths=(32, 64, 128, 256))
+    with pytest.raises(ValueError, match="does not fit the configured UNet"):
+        build_stage1_networks(other, tmp_path / "unet")
 
 
 def test_both_unets_start_from_the_same_weights():
