@@ -56,14 +56,6 @@ from aniportrait_lib.weights.lmk2video_checkpoints import load_checkpoint
 SIZE, SOURCE, FRAMES, RATE = 32, 64, 14, 16000
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _model() -> Lmk2VideoModelConfig:
     return Lmk2VideoModelConfig(
         unet=small_unet_config(), vae={**SMALL_VAE_CONFIG, "sample_size": SIZE}, clip=dict(TINY_CLIP_CONFIG),

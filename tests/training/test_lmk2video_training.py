@@ -53,15 +53,6 @@ def _config(**overrides) -> Stage1TrainConfig:
     return dataclasses.replace(base, **overrides)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small ops: one thread is faster than two on a shared machine (see Stage1TrainConfig.num_threads)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def dataset() -> FramePairDataset:
     """Two synthetic clips: a bright square that moves with the 'landmarks' (drawn as pose images)."""
