@@ -193,6 +193,15 @@ def min_snr_weights(scheduler, timesteps: torch.Tensor, gamma: float) -> torch.T
     return torch.clamp(snr, max=gamma) / snr
 
 
+def lr_factor(step: int, config: Stage1TrainConfig) -> float:
+    """Learning-rate multiplier at optimizer step ``step``: linear warm-up, constant (official), and - kit
+    option - a linear decay to 0 over the last ``lr_decay_steps`` steps before ``max_steps``."""
+    factor = min(1.0, (step + 1) / max(config.lr_warmup_steps, 1))
+    if config.lr_decay_steps > 0:
+        factor *= min(1.0, max(0.0, (config.max_steps - step) / config.lr_decay_steps))
+    return factor
+
+
 def _optimizer(parameters, config: Stage1TrainConfig) -> torch.optim.Optimizer:
     kwargs = dict(lr=config.learning_rate, betas=config.adam_betas, weight_decay=config.adam_weight_decay,
                   eps=config.adam_epsilon)  # fmt: skip
@@ -241,8 +250,7 @@ class Stage1Trainer:
             networks.reference_unet.enable_gradient_checkpointing()
         trainable = [p for p in networks.parameters() if p.requires_grad]
         optimizer = _optimizer(trainable, config)
-        warmup = max(config.lr_warmup_steps, 1)
-        lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: min(1.0, (k + 1) / warmup))
+        lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: lr_factor(k, config))
         self.networks, self.optimizer, self.lr_scheduler = self.accelerator.prepare(
             networks, optimizer, lr_scheduler
         )

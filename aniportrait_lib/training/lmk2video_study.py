@@ -169,6 +169,11 @@ def train_final_model(
     networks (key ``"final"``), losses and seconds to ``study``; returns the step reached.
     """
     steps = max(profile.final_steps, profile.stage1.max_steps)
+    if steps - profile.final_lr_decay_steps < profile.stage1.max_steps:
+        raise ValueError(
+            f"final_lr_decay_steps={profile.final_lr_decay_steps} would reach into the study's "
+            f"{profile.stage1.max_steps} steps: the longer run would no longer continue the study run"
+        )
     source, target = Path(out_dir) / f"guider_{kind}", Path(out_dir) / f"final_{kind}"
     start = latest_checkpoint(source)
     if latest_checkpoint(target) is None and start is not None:
@@ -176,7 +181,10 @@ def train_final_model(
             if path.is_file():
                 with atomic_path(target / path.name) as tmp:
                     shutil.copyfile(path, tmp)
-    longer = replace(profile, stage1=replace(profile.stage1, max_steps=steps, checkpoint_every=steps))
+    stage1 = replace(
+        profile.stage1, max_steps=steps, checkpoint_every=steps, lr_decay_steps=profile.final_lr_decay_steps
+    )
+    longer = replace(profile, stage1=stage1)
     networks, losses, seconds = train_guider(kind, longer, dataset, frozen, target)
     rows, study.generated[FINAL_MODEL] = evaluate_heldout(
         networks, frozen, profile, clips, extractor, FINAL_MODEL

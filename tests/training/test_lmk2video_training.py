@@ -270,6 +270,16 @@ def test_both_unets_start_from_a_pretrained_unet_folder(tmp_path):
         build_stage1_networks(other, tmp_path / "unet")
 
 
+def test_learning_rate_warms_up_stays_constant_and_decays_over_the_last_steps():
+    from aniportrait_lib.training.lmk2video import lr_factor
+
+    constant = _config(max_steps=10, lr_warmup_steps=2)
+    assert [lr_factor(k, constant) for k in range(4)] == [0.5, 1.0, 1.0, 1.0]
+    assert lr_factor(9, constant) == 1.0  # official: constant to the end
+    decaying = _config(max_steps=10, lr_warmup_steps=2, lr_decay_steps=4)
+    assert [lr_factor(k, decaying) for k in range(5, 10)] == [1.0, 1.0, 0.75, 0.5, 0.25]
+
+
 def test_both_unets_start_from_the_same_weights():
     networks = build_stage1_networks(_model())
     reference, denoiser = networks.reference_unet.state_dict(), networks.denoising_unet.state_dict()
