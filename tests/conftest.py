@@ -143,3 +143,23 @@ def official_folder(oracle_dir, tmp_path_factory):
     load_into(encoder, image_encoder_to_kit(oracle_state_dict(oracle_dir, "image_encoder_sd.pt")), "clip")
     encoder.save_pretrained(folder / "image_encoder")
     return folder, configs
+
+
+@pytest.fixture(scope="session")
+def micro_unet_config() -> dict:
+    """An SD-style UNet with two blocks of widths 32 / 64 (one attention level): builds in milliseconds.
+
+    Shared by several test modules: do not mutate it (copy it first).
+    """
+    return {
+        "attention_head_dim": 2,
+        "block_out_channels": [32, 64],
+        "cross_attention_dim": 16,
+        "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
+        "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
+        "in_channels": 4,
+        "out_channels": 4,
+        "layers_per_block": 1,
+        "norm_num_groups": 32,
+        "sample_size": 8,
+    }

@@ -35,23 +35,3 @@ def unet_io(oracle_dir: Path) -> dict:
 def oracle_components(oracle_dir: Path):
     """Tiny components with the oracle weights (shared: tests must undo any hooks/processors they add)."""
     return load_oracle_components(oracle_dir)
-
-
-@pytest.fixture(scope="session")
-def micro_unet_config() -> dict:
-    """An SD-style UNet with two blocks of widths 32 / 64 (one attention level): builds in milliseconds.
-
-    Shared by several modules: do not mutate it (copy it first).
-    """
-    return {
-        "attention_head_dim": 2,
-        "block_out_channels": [32, 64],
-        "cross_attention_dim": 16,
-        "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
-        "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
-        "in_channels": 4,
-        "out_channels": 4,
-        "layers_per_block": 1,
-        "norm_num_groups": 32,
-        "sample_size": 8,
-    }

@@ -19,24 +19,10 @@ def tiny_wav2vec2_config() -> Wav2Vec2Config:
     )  # fmt: skip
 
 
-TINY_UNET = {
-    "attention_head_dim": 2,
-    "block_out_channels": [32, 64],
-    "cross_attention_dim": 16,
-    "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
-    "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
-    "in_channels": 4,
-    "out_channels": 4,
-    "layers_per_block": 1,
-    "norm_num_groups": 32,
-    "sample_size": 8,
-}
-
-
-def _write_official_files(folder):
+def _write_official_files(folder, unet_config):
     torch.manual_seed(0)
-    torch.save(build_reference_unet(TINY_UNET).state_dict(), folder / "reference_unet.pth")
-    official = kit_to_official_unet(build_denoising_unet(TINY_UNET).state_dict())
+    torch.save(build_reference_unet(unet_config).state_dict(), folder / "reference_unet.pth")
+    official = kit_to_official_unet(build_denoising_unet(unet_config).state_dict())
     torch.save({k: v for k, v in official.items() if "motion_module" not in k}, folder / "denoising_unet.pth")
     torch.save({k: v for k, v in official.items() if "motion_module" in k}, folder / "motion_module.pth")
     mesh = Audio2Mesh(Audio2MeshConfig(latent_dim=16, encoder=tiny_wav2vec2_config()), random_encoder_ok=True)
@@ -47,23 +33,25 @@ def _write_official_files(folder):
     return {"audio2mesh": Audio2MeshConfig(latent_dim=16, encoder=tiny_wav2vec2_config())}
 
 
-def test_matching_files_pass_and_absent_ones_are_skipped(tmp_path):
-    audio = _write_official_files(tmp_path)
-    results = {r.component: r for r in deep_check(tmp_path, unet_config=TINY_UNET, audio_configs=audio)}
+def test_matching_files_pass_and_absent_ones_are_skipped(tmp_path, micro_unet_config):
+    audio = _write_official_files(tmp_path, micro_unet_config)
+    checked = deep_check(tmp_path, unet_config=micro_unet_config, audio_configs=audio)
+    results = {r.component: r for r in checked}
     assert set(results) == {"reference_unet", "denoising_unet", "motion_module", "audio2mesh"}
     assert all(r.ok for r in results.values()), [r.describe() for r in results.values()]
     assert "audio_encoder" in results["audio2mesh"].note
 
 
-def test_mismatches_are_listed(tmp_path):
-    audio = _write_official_files(tmp_path)
+def test_mismatches_are_listed(tmp_path, micro_unet_config):
+    audio = _write_official_files(tmp_path, micro_unet_config)
     state = torch.load(tmp_path / "reference_unet.pth", weights_only=True)
     key = next(k for k in state if k.endswith("conv_in.weight"))
     state[key] = torch.zeros(8, 4, 3, 3)
     state["extra.weight"] = torch.zeros(1)
     del state[next(k for k in state if k.endswith("time_embedding.linear_1.weight"))]
     torch.save(state, tmp_path / "reference_unet.pth")
-    result = next(r for r in deep_check(tmp_path, TINY_UNET, audio) if r.component == "reference_unet")
+    checked = deep_check(tmp_path, micro_unet_config, audio)
+    result = next(r for r in checked if r.component == "reference_unet")
     assert not result.ok
     assert result.unexpected == ["extra.weight"]
     assert result.missing == ["time_embedding.linear_1.weight"]
@@ -93,8 +81,8 @@ def test_unreadable_file_names_itself(tmp_path):
         raise AssertionError("expected a ValueError")
 
 
-def test_cli_deep_flag(tmp_path, capsys):
-    _write_official_files(tmp_path)
+def test_cli_deep_flag(tmp_path, capsys, micro_unet_config):
+    _write_official_files(tmp_path, micro_unet_config)
     weights_cli(["check", str(tmp_path), "--deep"])
     out = capsys.readouterr().out
     assert "deep check" in out and "reference_unet" in out
