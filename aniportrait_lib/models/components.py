@@ -50,6 +50,13 @@ class Lmk2VideoComponents:
             net.eval()
         return self
 
+    def pipeline(self, official_compat: bool = False):
+        """A :class:`~aniportrait_lib.pipelines.pose2video.Pose2VideoPipeline` over these parts."""
+        from aniportrait_lib.pipelines.pose2video import Pose2VideoPipeline  # the pipeline imports models
+
+        return Pose2VideoPipeline(self.vae, self.image_encoder, self.reference_unet, self.denoising_unet,
+                                  self.pose_guider, self.scheduler, official_compat)  # fmt: skip
+
 
 def oracle_state_dict(oracle_dir: str | Path, name: str) -> dict[str, torch.Tensor]:
     """An oracle ``*_sd.pt`` with fp16-stored floats restored to float32 (exact: values were fp16-rounded)."""

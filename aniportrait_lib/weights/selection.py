@@ -294,7 +294,6 @@ def _check_official(folder: Path, audio: bool) -> None:
 
 def _load_official(folder: Path, audio: bool, sizes: OfficialSizes) -> GenerationModels:
     from aniportrait_lib.models.components import load_official_components
-    from aniportrait_lib.pipelines.pose2video import Pose2VideoPipeline
     from aniportrait_lib.weights.audio_checkpoints import load_audio2mesh, load_audio2pose
 
     _check_official(folder, audio)
@@ -302,8 +301,7 @@ def _load_official(folder: Path, audio: bool, sizes: OfficialSizes) -> Generatio
         folder, unet_config=sizes.unet_config, guider_config=sizes.guider_config,
         scheduler_config=sizes.scheduler_config,
     )  # fmt: skip
-    pipeline = Pose2VideoPipeline(parts.vae, parts.image_encoder, parts.reference_unet, parts.denoising_unet,
-                                  parts.pose_guider, parts.scheduler)  # fmt: skip
+    pipeline = parts.pipeline()
     models = GenerationModels(f"official:{folder}", pipeline, None, None, GenerateConfig(), MotionConfig())
     models.files = {"lmk2video": str(folder)}
     if audio:

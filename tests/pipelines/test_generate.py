@@ -34,15 +34,7 @@ def _pipeline(official_folder, official_compat: bool) -> Pose2VideoPipeline:
         guider_config=_oracle_guider_config(configs, official_compat),
         scheduler_config=DDIMConfig(**configs["scheduler"]),
     )
-    pipe = Pose2VideoPipeline(
-        c.vae,
-        c.image_encoder,
-        c.reference_unet,
-        c.denoising_unet,
-        c.pose_guider,
-        c.scheduler,
-        official_compat,
-    )
+    pipe = c.pipeline(official_compat)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

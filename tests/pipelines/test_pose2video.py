@@ -48,16 +48,7 @@ def pipeline_io(oracle_dir):
 
 def _official_pipeline(oracle_dir) -> Pose2VideoPipeline:
     """Fresh components each time: train-mode BatchNorm mutates the guider's running statistics."""
-    c = load_oracle_components(oracle_dir, official_compat=True)
-    return Pose2VideoPipeline(
-        c.vae,
-        c.image_encoder,
-        c.reference_unet,
-        c.denoising_unet,
-        c.pose_guider,
-        c.scheduler,
-        official_compat=True,
-    )
+    return load_oracle_components(oracle_dir, official_compat=True).pipeline(official_compat=True)
 
 
 @pytest.mark.slow
@@ -84,9 +75,7 @@ def test_matches_official_pipeline(oracle_dir, pipeline_io, case):
 
 def test_kit_defaults_run_without_guidance_and_leave_unets_stock(oracle_dir):
     c = load_oracle_components(oracle_dir)
-    pipe = Pose2VideoPipeline(
-        c.vae, c.image_encoder, c.reference_unet, c.denoising_unet, c.pose_guider, c.scheduler
-    )
+    pipe = c.pipeline()
     pipe.set_progress_bar_config(disable=True)
     poses = np.zeros((3, 64, 64, 3), dtype=np.uint8)
     image = PIL.Image.new("RGB", (80, 70), (120, 90, 60))

@@ -133,7 +133,6 @@ def test_official_folder_gives_the_same_video_as_its_components(official_folder,
     """The oracle in the official layout, resolved by spec, renders exactly what the components do."""
     from aniportrait_lib.data.samples import load_portrait
     from aniportrait_lib.models.components import load_official_components
-    from aniportrait_lib.pipelines.pose2video import Pose2VideoPipeline
 
     folder, configs = official_folder
     sizes = OfficialSizes(
@@ -144,8 +143,7 @@ def test_official_folder_gives_the_same_video_as_its_components(official_folder,
     assert models.config == GenerateConfig() and models.notes == []  # sampled the official way
     parts = load_official_components(folder, guider_config=sizes.guider_config,
                                      scheduler_config=sizes.scheduler_config)  # fmt: skip
-    direct = Pose2VideoPipeline(parts.vae, parts.image_encoder, parts.reference_unet, parts.denoising_unet,
-                                parts.pose_guider, parts.scheduler)  # fmt: skip
+    direct = parts.pipeline()
     direct.set_progress_bar_config(disable=True)
     template = np.zeros((6, 6))
     template[:, 1] = np.linspace(0, 8, 6)
