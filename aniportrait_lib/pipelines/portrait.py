@@ -10,6 +10,11 @@ One kit addition, ``GenerateConfig.face_crop_scale``: kit Lmk2Video models are t
 mini corpus (a square of ``face_crop_scale`` × the face height,
 :func:`~aniportrait_lib.training.lmk2video_data.portrait_crop_box`), so the portrait is first cut the same
 way, at its own resolution. ``None`` (official): the user frames the portrait.
+
+With a crop larger than a square output, MediaPipe finds the face in the crop before it is shrunk: normalised
+landmarks, canonical mesh and pose are the same for any size of a square image, and more pixels make them
+more precise. Measured on the cpu mini corpus (96² output, 176² crop), landmarks projected from the true
+mesh and pose are 0.17 px from the truth instead of 0.47 px when found at 96².
 """
 
 from __future__ import annotations
@@ -87,12 +92,16 @@ def load_portrait(image: str | Path | np.ndarray, config, extractor=None) -> Por
     rgb = np.asarray(PIL.Image.fromarray(np.asarray(image, np.uint8)).convert("RGB"))
     own = extractor is None
     extractor = extractor or LandmarkExtractor()
+    size = (config.width, config.height)
+    face = None
     try:
         if config.face_crop_scale is not None:
             rgb = face_crop(rgb, config.face_crop_scale, extractor, where)
-        size = (config.width, config.height)
+            if config.width == config.height and len(rgb) > config.width:
+                face = _detect(rgb, extractor, where)  # the square crop's face, at its own resolution
         rgb = np.asarray(PIL.Image.fromarray(rgb).resize(size, PIL.Image.Resampling.LANCZOS))
-        face = _detect(rgb, extractor, where)
+        if face is None:
+            face = _detect(rgb, extractor, where)
     finally:
         if own:
             extractor.close()

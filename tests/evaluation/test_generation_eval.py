@@ -10,6 +10,8 @@ from aniportrait_lib.data.mini_corpus import build_reference
 from aniportrait_lib.data.render import ClipTruth, render_frames
 from aniportrait_lib.evaluation.audio2lmk_eval import rms_envelope
 from aniportrait_lib.evaluation.generation_eval import (
+    HeldoutEvaluation,
+    TalkingVideoScores,
     describe_talking_video,
     heldout_truth,
     log_talking_video_metrics,
@@ -87,7 +89,7 @@ def test_no_face_anywhere_is_counted_and_logged_as_worst(clip, extractor):
     assert scores.summary["landmark_px_reference"] > 0 and scores.summary["mouth_corr_envelope"] != 0
     assert "cannot be scored" in describe_talking_video(scores.summary)  # and the baselines are still given
     run = _Run()
-    logged = log_talking_video_metrics(run, scores, image_size=256, prefix="x_")
+    logged = log_talking_video_metrics(run, scores.summary, image_size=256, prefix="x_")
     assert logged["x_landmark_px"] == 256 and logged["x_mouth_corr"] == 0 and run.logged == logged
     with pytest.raises(ValueError, match="differ"):
         score_talking_video(blank[:, :128, :128], reference.image, truth.lmks2d, mesh, speech, extractor)
@@ -122,6 +124,23 @@ def test_heldout_truth_scores_the_true_frames_as_a_near_perfect_video(corpus, ex
     assert text.count("**better**") == 2 and "100%" in text
 
 
+@pytest.mark.slow
+def test_the_portrait_moved_by_the_true_motion_lands_on_the_true_landmarks(corpus):
+    """What a generation's pose images are drawn from: with a face crop the portrait's face is found in
+    the crop at its own resolution (132 px here), not after shrinking it to the 96 px output."""
+    from aniportrait_lib.editing.performance import Performance
+    from aniportrait_lib.pipelines.generate import GenerateConfig
+    from aniportrait_lib.pipelines.portrait import load_portrait
+
+    clip_id = corpus.split("heldout")[0].clip_id
+    truth = heldout_truth(corpus, clip_id, 96, crop_scale=1.9)
+    config = GenerateConfig(width=96, height=96, face_crop_scale=1.9)
+    portrait = load_portrait(corpus.reference().image, config)
+    performance = Performance.from_reference(portrait, corpus.truth(clip_id).offsets, truth.pose, 30.0)
+    error = np.linalg.norm(performance.landmarks_px((96, 96)) - truth.lmks2d, axis=-1).mean()
+    assert error < 0.27, error  # found at 96 px: 0.35 px here, 0.47 px on the cpu corpus
+
+
 def test_mean_psnr_compares_videos_of_any_size(corpus, tmp_path):
     from aniportrait_lib.video_io import VideoWriter
 
@@ -143,3 +162,21 @@ def test_the_figure_shows_frames_and_both_curves(clip, extractor):
     fig = plot_talking_video(scores, frames, frames, columns=4)
     assert len(fig.axes) == 2 * 4 + 2 and len(fig.axes[-1].lines) == 2 and len(fig.axes[-2].lines) == 3
     plt.close(fig)
+
+
+def test_a_heldout_evaluation_averages_its_clips_leaving_out_what_was_not_measurable():
+    def scores(corr, px):
+        summary = {"mouth_corr": corr, "landmark_px": px, "no_face_fraction": 0.0 if px == px else 1.0}
+        empty = np.zeros(0)
+        return TalkingVideoScores(summary, empty, empty, empty, empty, empty)
+
+    evaluation = HeldoutEvaluation(
+        ["a", "b", "c"], [], [scores(0.2, 1.0), scores(0.6, math.nan), scores(math.nan, math.nan)]
+    )
+    mean = evaluation.summary()
+    assert mean["mouth_corr"] == pytest.approx(0.4) and mean["landmark_px"] == pytest.approx(1.0)
+    assert mean["no_face_fraction"] == pytest.approx(2 / 3)
+    table = evaluation.table()
+    assert list(table.index) == ["a", "b", "c", "mean"] and table.loc["b", "mouth_corr"] == 0.6
+    single = HeldoutEvaluation(["a"], [], [scores(math.nan, math.nan)]).summary()
+    assert math.isnan(single["mouth_corr"]) and math.isnan(single["landmark_px"])
