@@ -6,6 +6,7 @@ Examples::
     python -m aniportrait_lib.runner --profile quick     # the CI smoke run
     python -m aniportrait_lib.runner --only 01 03        # notebooks 01 and 03
     python -m aniportrait_lib.runner --update-baseline   # accept this run's metrics as the new baseline
+    python -m aniportrait_lib.runner --only 05 --into outputs/runs/latest-cpu   # rerun 05 in that run
 
 Exit status: 0 when every notebook ran and no metric crossed its tolerance, 1 otherwise.
 """
@@ -41,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--kernel", default="python3", help="Jupyter kernel name (default python3: this Python)"
     )
     parser.add_argument("--cell-timeout", type=int, default=None, help="seconds a single cell may take")
+    parser.add_argument(
+        "--into", type=Path, default=None, metavar="RUN_DIR",
+        help="run in this existing run folder (same profile), on what its other notebooks left there",
+    )  # fmt: skip
     return parser
 
 
@@ -55,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             update_baseline=args.update_baseline,
             kernel_name=args.kernel,
             cell_timeout=args.cell_timeout,
+            into=args.into,
         )
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -159,18 +159,28 @@ def run_suite(
     kernel_name: str = "python3",
     cell_timeout: int | None = None,
     log: Callable[[str], None] = print,
+    into: Path | None = None,
 ) -> SuiteResult:
     """Execute the suite into ``<runs_root>/<timestamp>-<profile>/`` and compare with the baseline.
 
     Writes the executed notebooks, each notebook's output folder, ``report.md`` and ``report.html``.
     With ``update_baseline`` the fresh metrics of notebooks that ran without error replace theirs
     in ``baselines/<profile>.json``.
+
+    ``into``: run in this existing run folder instead (made by an earlier run of the same profile), e.g.
+    to rerun notebook 05 on the models notebooks 01-04 left there; the notebooks run now replace their
+    earlier outputs, the others' stay, the report covers the notebooks run now and ``latest-<profile>``
+    is not moved.
     """
     profile = get_profile(profile).name
     notebooks = discover_notebooks(notebooks_dir, only)
     started = datetime.now(UTC)
     runs_root = runs_root or outputs_root() / "runs"
-    run_dir = _new_run_dir(runs_root, f"{started:%Y%m%d-%H%M%S}-{profile}")
+    run_dir = (
+        _existing_run_dir(into, profile)
+        if into
+        else _new_run_dir(runs_root, f"{started:%Y%m%d-%H%M%S}-{profile}")
+    )
     suite = SuiteResult(run_dir, profile, started)
     stored = baselines.load_baseline(profile, baseline_dir)
     for i, source in enumerate(notebooks, 1):
@@ -184,8 +194,20 @@ def run_suite(
         suite.baseline_updated = baselines.save_baseline(
             profile, baselines.updated_baseline(stored, fresh), baseline_dir
         )
-    _point_latest(runs_root, run_dir, profile)
+    if into is None:
+        _point_latest(runs_root, run_dir, profile)
     return suite
+
+
+def _existing_run_dir(folder: Path, profile: str) -> Path:
+    """``folder`` checked as a run folder of ``profile`` to continue in."""
+    folder = Path(folder).resolve()
+    if not folder.is_dir():
+        raise ValueError(f"--into {folder}: no such run folder")
+    made_by = re.fullmatch(r"\d{8}-\d{6}-(\w+?)(\.\d+)?", folder.name)
+    if made_by and made_by.group(1) != profile:
+        raise ValueError(f"--into {folder}: a {made_by.group(1)!r} run; this run's profile is {profile!r}")
+    return folder
 
 
 def _new_run_dir(runs_root: Path, stem: str) -> Path:

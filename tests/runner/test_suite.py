@@ -106,3 +106,23 @@ def test_discovery_is_ordered_and_filtered(notebooks):
     (notebooks / "scratch.ipynb").write_text("{}")  # not NN_*.ipynb: ignored
     assert [p.stem for p in discover_notebooks(notebooks)] == ["00_tour", "01_broken", "02_after"]
     assert [p.stem for p in discover_notebooks(notebooks, ["00", "02"])] == ["00_tour", "02_after"]
+
+
+def test_into_reruns_a_notebook_in_an_earlier_run_folder(notebooks, tmp_path):
+    runs = tmp_path / "runs"
+    first = run_suite("quick", notebooks_dir=notebooks, only=["00", "02"], runs_root=runs, log=lambda _: None)
+    tour_output = sorted((first.run_dir / "00_tour").rglob("*"))
+    (first.run_dir / "02_after" / "metrics.json").unlink()
+    newer = run_suite("quick", notebooks_dir=notebooks, only=["00"], runs_root=runs, log=lambda _: None)
+
+    again = run_suite(
+        "quick", notebooks_dir=notebooks, only=["02"], runs_root=runs, log=lambda _: None, into=first.run_dir
+    )
+    assert again.run_dir == first.run_dir.resolve() and not again.failed
+    assert (first.run_dir / "02_after" / "metrics.json").is_file()  # written again, in the same folder
+    assert sorted((first.run_dir / "00_tour").rglob("*")) == tour_output  # the other notebook's outputs stay
+    assert (runs / "latest-quick").resolve() == newer.run_dir.resolve()  # not moved by a continued run
+    with pytest.raises(ValueError, match="'quick' run; this run's profile is 'cpu'"):
+        run_suite("cpu", notebooks_dir=notebooks, only=["02"], runs_root=runs, into=first.run_dir)
+    with pytest.raises(ValueError, match="no such run folder"):
+        run_suite("quick", notebooks_dir=notebooks, only=["02"], runs_root=runs, into=tmp_path / "nothing")
