@@ -20,8 +20,10 @@ frames where a face was found, the baselines over every frame:
   exclude them; they are counted, never scored as zero).
 
 :func:`heldout_truth` gives the truth of a mini-corpus clip at a generation's size and face crop (the
-frames and landmarks the kit's Lmk2Video models are trained on); :func:`mean_psnr` compares two videos
-(e.g. a speed option with the full-quality one).
+frames and landmarks the kit's Lmk2Video models are trained on); :func:`evaluate_heldout_generation`
+generates every held-out clip and scores it (notebook 05's measure, averaged over the clips by
+:meth:`HeldoutEvaluation.summary`); :func:`mean_psnr` compares two videos (e.g. a speed option with the
+full-quality one).
 """
 
 from __future__ import annotations
@@ -37,10 +39,12 @@ from aniportrait_lib.evaluation.audio2lmk_eval import rms_envelope
 from aniportrait_lib.evaluation.lip_metrics import mouth_opening
 
 __all__ = [
+    "HeldoutEvaluation",
     "HeldoutTruth",
     "Reextracted",
     "TalkingVideoScores",
     "describe_talking_video",
+    "evaluate_heldout_generation",
     "heldout_truth",
     "log_talking_video_metrics",
     "mean_psnr",
@@ -169,6 +173,69 @@ def score_talking_video(
     return TalkingVideoScores(summary, mouth_truth, mouth_generated, envelope, landmark_px, reference_px)
 
 
+@dataclass
+class HeldoutEvaluation:
+    """:func:`evaluate_heldout_generation`'s result: one generated video and its scores per held-out clip."""
+
+    clip_ids: list[str]
+    videos: list[Path]
+    scores: list[TalkingVideoScores]
+
+    def summary(self) -> dict[str, float]:
+        """Every summary metric averaged over the clips (NaN values left out; NaN if all are)."""
+        keys = self.scores[0].summary
+        mean = {}
+        for key in keys:
+            values = np.array([s.summary[key] for s in self.scores], np.float64)
+            mean[key] = float(values[~np.isnan(values)].mean()) if (~np.isnan(values)).any() else math.nan
+        return mean
+
+    def table(self):
+        """Per-clip summaries and their mean, as a ``pandas.DataFrame`` (one row per clip)."""
+        import pandas as pd
+
+        rows = {clip: s.summary for clip, s in zip(self.clip_ids, self.scores, strict=True)}
+        return pd.DataFrame({**rows, "mean": self.summary()}).T
+
+
+def evaluate_heldout_generation(
+    weights, corpus, out_dir: str | Path, extractor, clip_ids: list[str] | None = None, upscale_to: int = 256
+) -> HeldoutEvaluation:
+    """Generate and score held-out mini-corpus clips the way notebook 05 measures the inference stage.
+
+    For each clip, :func:`~aniportrait_lib.pipelines.generate.audio_to_video` renders the corpus portrait
+    speaking the clip's sentence: the mouth from the speech (Audio2Mesh), the head from the clip's **true**
+    pose (given as a pose template; speech does not determine head motion, so a predicted head would mostly
+    measure the disagreement of two plausible motions). The video ``<clip>_true_pose.mp4`` is written to
+    ``out_dir`` and scored by :func:`score_talking_video` against the clip's truth.
+
+    Args:
+        weights: resolved :class:`~aniportrait_lib.weights.selection.GenerationModels` (with audio models).
+        clip_ids: default every held-out clip of ``corpus``.
+    """
+    from aniportrait_lib.pipelines.generate import audio_to_video, load_portrait
+    from aniportrait_lib.video_io import read_frames
+
+    config = weights.config
+    clip_ids = clip_ids or [spec.clip_id for spec in corpus.split("heldout")]
+    portrait = load_portrait(corpus.reference().image, config, extractor)
+    videos, scores = [], []
+    for clip_id in clip_ids:
+        truth = heldout_truth(corpus, clip_id, config.width, config.face_crop_scale)
+        video = audio_to_video(
+            corpus.reference().image, truth.audio_path, out_path=Path(out_dir) / f"{clip_id}_true_pose.mp4",
+            weights=weights, pose_template=truth.pose,
+        )  # fmt: skip
+        frames = np.stack(list(read_frames(video)))
+        scores.append(
+            score_talking_video(
+                frames, portrait.image, truth.lmks2d, truth.mesh, truth.samples, extractor, upscale_to
+            )
+        )
+        videos.append(video)
+    return HeldoutEvaluation(list(clip_ids), videos, scores)
+
+
 _METRICS = (  # key, direction, tolerance, unit, description
     ("mouth_corr", "higher", 0.15, "", "mouth opening re-extracted from the video vs truth (correlation)"),
     ("mouth_corr_envelope", "equal", 0.05, "", "baseline: loudness envelope vs true mouth opening"),
@@ -178,15 +245,16 @@ _METRICS = (  # key, direction, tolerance, unit, description
 )
 
 
-def log_talking_video_metrics(run, scores: TalkingVideoScores, image_size: int, prefix: str = "") -> dict:
-    """Record ``scores.summary`` with ``run.log_metric`` (a notebook run, :mod:`aniportrait_lib.runner`).
+def log_talking_video_metrics(run, summary: dict[str, float], image_size: int, prefix: str = "") -> dict:
+    """Record a summary (:attr:`TalkingVideoScores.summary` or :meth:`HeldoutEvaluation.summary`) with
+    ``run.log_metric`` (a notebook run, :mod:`aniportrait_lib.runner`).
 
     Not-measurable values (no face found anywhere) are logged as finite "worst" values, since the runner
     refuses NaN: correlation 0 and a landmark error of ``image_size`` pixels.
     """
     logged = {}
     for key, direction, tolerance, unit, description in _METRICS:
-        value = scores.summary[key]
+        value = summary[key]
         if math.isnan(value):
             value = float(image_size) if key.startswith("landmark") else 0.0
         logged[prefix + key] = run.log_metric(
