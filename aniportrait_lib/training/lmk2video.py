@@ -12,6 +12,10 @@ One optimizer step, as the official recipe (every constant is a field of :class:
     prediction  = denoiser(noisy, t, context)
     loss        = mean_b[ min(SNR_b+1, γ)/(SNR_b+1) · MSE_b(prediction, velocity) ]
 
+Kit option ``mouth_weight`` (0 = official): ``MSE_b`` becomes a weighted mean whose weights are 1 plus
+``mouth_weight`` times a bump over the target frame's lips (:func:`~.lmk2video_data.mouth_weight_map` at
+latent resolution), so the few latent pixels that carry speech count for more than their area.
+
 Trainable: the whole denoiser (2-D, no motion modules), the reference UNet except ``up_blocks.3``, the
 pose guider. Checkpoints (:mod:`.checkpoint`) hold all three networks in one module, the optimizer, the
 LR scheduler, the RNG states and the step; the data order is a function of the step
@@ -53,7 +57,7 @@ from aniportrait_lib.training.loss_log import append_loss_row, truncate_loss_log
 
 from .checkpoint import latest_checkpoint, load_training_state, save_training_state
 from .lmk2video_config import Lmk2VideoModelConfig, Stage1TrainConfig
-from .lmk2video_data import FramePairDataset
+from .lmk2video_data import FramePairDataset, mouth_weight_map
 
 __all__ = [
     "Lmk2VideoNetworks",
@@ -317,8 +321,26 @@ class Stage1Trainer:
             None if drop else ref_latents, cfg.reference_timestep,
         )  # fmt: skip
         per_sample = F.mse_loss(prediction.float(), target.float(), reduction="none")
-        per_sample = per_sample.mean(dim=tuple(range(1, per_sample.ndim)))
+        dims = tuple(range(1, per_sample.ndim))
+        if cfg.mouth_weight > 0:
+            weights = self.mouth_weights(batch, latents.shape).to(device).expand_as(per_sample)
+            per_sample = (per_sample * weights).sum(dim=dims) / weights.sum(dim=dims)
+        else:
+            per_sample = per_sample.mean(dim=dims)
         return (per_sample * min_snr_weights(self.noise_scheduler, timesteps, cfg.snr_gamma)).mean()
+
+    def mouth_weights(self, batch: dict[str, torch.Tensor], latent_shape: torch.Size) -> torch.Tensor:
+        """Loss weights ``(B, 1, h, w)`` or ``(B, 1, F, h, w)`` from the batch's target ``lmks``."""
+        if "lmks" not in batch:
+            raise ValueError("mouth_weight > 0 needs the targets' landmarks: the batch has no 'lmks'")
+        lmks, side = batch["lmks"].numpy(), latent_shape[-1]
+        if latent_shape[-2] != side:
+            raise ValueError(f"mouth_weight needs square latents, got {tuple(latent_shape[-2:])}")
+        flat = lmks.reshape(-1, *lmks.shape[-2:])  # (B·F, L, 2)
+        weights = mouth_weight_map(flat, side, self.config.mouth_weight)  # (B·F, 1, h, w)
+        if len(latent_shape) == 5:
+            return rearrange(weights, "(b f) 1 h w -> b 1 f h w", b=latent_shape[0])
+        return weights
 
     def _optimizer_step(self) -> float:
         """Gradient accumulation over ``gradient_accumulation_steps`` micro-batches, clip, step."""

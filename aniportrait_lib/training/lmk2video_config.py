@@ -134,6 +134,7 @@ class Stage1TrainConfig:
     noise_offset: float = 0.05  # noise += 0.05·randn(B, C, 1, 1)
     snr_gamma: float = 5.0  # min-SNR-γ weighting, w = min(SNR+1, γ)/(SNR+1) for v-prediction
     uncond_ratio: float = 0.1  # whole batch: zero CLIP pixels and no reference attention
+    mouth_weight: float = 0.0  # kit: MSE weighted up around the target's lips (latent-size mouth_weight_map)
     reference_timestep: int = 0  # the reference UNet sees its latents at t = 0
     reference_frozen: tuple[str, ...] = ("up_blocks.3",)  # its output head is never used
     scheduler: DDIMConfig = field(default_factory=training_scheduler_config)  # scaled_linear, v-pred, 0-SNR
@@ -165,7 +166,7 @@ class VaePretrainConfig:
     batch_size: int = 8
     learning_rate: float = 3e-3  # Adam, cosine decay; tiny conv nets from scratch tolerate a large rate
     kl_weight: float = 1e-6  # SD's VAE used 1e-6 with a perceptual/GAN loss; here plain L1 + KL
-    mouth_weight: float = 0.0  # kit: L1 weighted up around the lips (lmk2video_vae.mouth_weight_map); 0 = off
+    mouth_weight: float = 0.0  # kit: L1 weighted up around the lips (lmk2video_data.mouth_weight_map)
     seed: int = 0
     num_threads: int | None = None  # torch intra-op threads (see Stage1TrainConfig.num_threads)
 
@@ -250,7 +251,10 @@ LMK2VIDEO_PROFILES: dict[str, Lmk2VideoProfile] = {
     # kit's model decays the learning rate over its last 1000 steps
     "cpu": Lmk2VideoProfile(
         "cpu",
-        *_small(96, steps=500, vae_steps=500, eval_frames=6, eval_steps=20),
+        # VAE 1500 steps, measured on 4 held-out clips' reconstructions (500 → 1500 steps): mouth-opening
+        # correlation 0.75 → 0.92 (real frames: 0.91), landmarks 0.82 → 0.44 px, PSNR 28.3 → 34.8 dB;
+        # lip weight 12 instead of 4 at 500 steps: 0.71
+        *_small(96, steps=500, vae_steps=1500, eval_frames=6, eval_steps=20),
         final_steps=2500,
         final_lr_decay_steps=1000,
     ),  # fmt: skip

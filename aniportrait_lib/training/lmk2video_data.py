@@ -41,6 +41,7 @@ __all__ = [
     "corpus_crop_box",
     "heldout_clips",
     "load_clip",
+    "mouth_weight_map",
     "portrait_crop_box",
     "pose_image",
     "to_unit_range",
@@ -165,7 +166,8 @@ class FramePairDataset:
         return clip, target, ref
 
     def item(self, position: int) -> dict[str, torch.Tensor]:
-        """One training pair (module docstring): ``(3, S, S)`` in [−1, 1]; ``clip_pixels (3, 224, 224)``."""
+        """One training pair (module docstring): ``(3, S, S)`` in [−1, 1]; ``clip_pixels (3, 224, 224)``;
+        ``lmks (468+, 2)``, the target's normalised landmarks (for a lip-weighted loss)."""
         clip, target, ref = self.sample_of(position)
         ref_frame = self.frames[clip][ref]
         clip_input = PIL.Image.fromarray(ref_frame).resize((224, 224))  # PIL bicubic, as the pipeline
@@ -175,6 +177,7 @@ class FramePairDataset:
             "pose": to_unit_range(self._pose(clip, target)),
             "ref_pose": to_unit_range(self._pose(clip, ref)),
             "clip_pixels": self.clip_processor(images=clip_input, return_tensors="pt").pixel_values[0],
+            "lmks": torch.from_numpy(np.asarray(self.lmks[clip][target], np.float32)),
         }
 
     def batch(self, first_position: int, size: int) -> dict[str, torch.Tensor]:
@@ -213,7 +216,8 @@ class ClipWindowDataset(FramePairDataset):
         return clip, start + stride * np.arange(self.num_frames), int(rng.integers(length))
 
     def item(self, position: int) -> dict[str, torch.Tensor]:
-        """``pixel_values`` / ``pose`` ``(3, F, S, S)``; ``ref_pixel_values`` / ``ref_pose`` ``(3, S, S)``."""
+        """``pixel_values`` / ``pose`` ``(3, F, S, S)``; ``ref_pixel_values`` / ``ref_pose`` ``(3, S, S)``;
+        ``lmks (F, 468+, 2)``."""
         clip, indices, ref = self.window_of(position)
         ref_frame = self.frames[clip][ref]
         clip_input = PIL.Image.fromarray(ref_frame).resize((224, 224))
@@ -224,7 +228,30 @@ class ClipWindowDataset(FramePairDataset):
             "pose": to_unit_range(poses).movedim(0, 1),
             "ref_pose": to_unit_range(self._pose(clip, ref)),
             "clip_pixels": self.clip_processor(images=clip_input, return_tensors="pt").pixel_values[0],
+            "lmks": torch.from_numpy(np.asarray(self.lmks[clip][indices], np.float32)),
         }
+
+
+def mouth_weight_map(lmks: np.ndarray, size: int, weight: float) -> torch.Tensor:
+    """Per-pixel loss weights ``(N, 1, S, S)``: 1, plus ``weight`` times a Gaussian bump over the lips.
+
+    Args:
+        lmks: ``(N, 468+, 2)`` landmarks normalised to [0, 1] (MediaPipe indexing).
+        size: ``S``, the side of the square frames.
+    Returns:
+        The bump is centred on the mean of the lip vertices, with a radius of 0.75 × the larger side of their
+        bounding box (weight/e at that distance).
+    """
+    from aniportrait_lib.evaluation.lip_metrics import LIP_VERTICES
+
+    lips = np.asarray(lmks, np.float64)[:, list(LIP_VERTICES)] * size  # (N, L, 2) pixels
+    centre = lips.mean(axis=1)
+    radius = np.maximum(np.ptp(lips, axis=1).max(axis=-1) * 0.75, 1.0)
+    grid = np.arange(size) + 0.5
+    dx = (grid[None, None, :] - centre[:, 0, None, None]) / radius[:, None, None]
+    dy = (grid[None, :, None] - centre[:, 1, None, None]) / radius[:, None, None]
+    bump = np.exp(-(dx**2 + dy**2))
+    return torch.from_numpy(1.0 + weight * bump).float()[:, None]
 
 
 @dataclass

@@ -20,6 +20,11 @@ crops, 2000 steps, no guidance), 800 steps: −16 % (3.53 → 2.95 grey levels),
 steps gave −9.5 % with 8-frame clips at stride 1, −8.1 % with strides 1 and 4, −8.6 % with 16-frame clips
 (twice the compute per step), the same with lr 3e-3; and 200 / 500 / 1000 steps gave −5.5 / −9.5 / −11 %.
 
+Generation with these motion modules uses the same 8-frame windows (the stage-2 export's ``config.json``
+carries them to :func:`~aniportrait_lib.weights.selection.resolve_weights`). A lip-weighted loss
+(``mouth_weight=4``) was tried for the mouth damping notebook 05 measures and did not help: held-out
+speech-driven mouth-opening correlation 0.528 → 0.524 (cpu, 8 clips), so it stays off.
+
 The sampler settings (steps, guidance, scheduler) are notebook 03's for the same profile, so stage-1-only
 and stage-2 videos are generated exactly as the held-out frames of the guider study were.
 """

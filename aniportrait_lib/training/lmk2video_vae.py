@@ -29,31 +29,9 @@ from aniportrait_lib.models.image_models import VAE_SCALING_FACTOR
 
 from .lmk2video import torch_threads
 from .lmk2video_config import VaePretrainConfig
-from .lmk2video_data import to_unit_range
+from .lmk2video_data import mouth_weight_map, to_unit_range
 
 __all__ = ["calibrate_latent_scale", "mouth_weight_map", "pretrain_vae", "reconstruct"]
-
-
-def mouth_weight_map(lmks: np.ndarray, size: int, weight: float) -> torch.Tensor:
-    """Per-pixel loss weights ``(N, 1, S, S)``: 1, plus ``weight`` times a Gaussian bump over the lips.
-
-    Args:
-        lmks: ``(N, 468+, 2)`` landmarks normalised to [0, 1] (MediaPipe indexing).
-        size: ``S``, the side of the square frames.
-    Returns:
-        The bump is centred on the mean of the lip vertices, with a radius of 0.75 × the larger side of their
-        bounding box (weight/e at that distance).
-    """
-    from aniportrait_lib.evaluation.lip_metrics import LIP_VERTICES
-
-    lips = np.asarray(lmks, np.float64)[:, list(LIP_VERTICES)] * size  # (N, L, 2) pixels
-    centre = lips.mean(axis=1)
-    radius = np.maximum(np.ptp(lips, axis=1).max(axis=-1) * 0.75, 1.0)
-    grid = np.arange(size) + 0.5
-    dx = (grid[None, None, :] - centre[:, 0, None, None]) / radius[:, None, None]
-    dy = (grid[None, :, None] - centre[:, 1, None, None]) / radius[:, None, None]
-    bump = np.exp(-(dx**2 + dy**2))
-    return torch.from_numpy(1.0 + weight * bump).float()[:, None]
 
 
 def pretrain_vae(

@@ -236,6 +236,37 @@ def test_stage2_trains_only_motion_modules_and_exports_officially(dataset, froze
     assert all(torch.equal(v, denoiser[k]) for k, v in fresh.state_dict().items())
 
 
+def test_mouth_weighted_loss_weighs_each_targets_lips(dataset, frozen, tmp_path):
+    from aniportrait_lib.evaluation.lip_metrics import LIP_VERTICES
+    from aniportrait_lib.training.lmk2video_data import ClipWindowDataset, mouth_weight_map
+
+    trainer = _trainer(dataset, frozen, tmp_path / "weighted", _config(mouth_weight=4.0))
+    plain = _trainer(dataset, frozen, tmp_path / "plain")
+    batch = dataset.batch(0, 2)
+    side = SIZE // 8
+    weights = trainer.mouth_weights(batch, torch.Size((2, LATENT, side, side)))
+    assert weights.shape == (2, 1, side, side) and weights.min() >= 1.0 and weights.max() > 2.0
+    for sample, lmks in zip(weights, batch["lmks"].numpy(), strict=True):  # heaviest latent pixel: lips
+        centre = lmks[list(LIP_VERTICES)].mean(axis=0) * side
+        row, col = divmod(int(sample[0].argmax()), side)
+        assert abs(col + 0.5 - centre[0]) <= 1.0 and abs(row + 0.5 - centre[1]) <= 1.0
+
+    clips = ClipWindowDataset(dataset.frames, dataset.lmks, SIZE, seed=2, num_frames=3, strides=(1,))
+    clip_batch = clips.batch(0, 1)
+    per_frame = trainer.mouth_weights(clip_batch, torch.Size((1, LATENT, 3, side, side)))
+    assert per_frame.shape == (1, 1, 3, side, side)
+    for f in range(3):  # frame f weighted by frame f's own lips
+        expected = mouth_weight_map(clip_batch["lmks"][0, f : f + 1].numpy(), side, 4.0)[0, 0]
+        assert torch.equal(per_frame[0, 0, f], expected)
+
+    torch.manual_seed(5)
+    weighted_loss = trainer.loss(batch)
+    torch.manual_seed(5)
+    assert not torch.isclose(weighted_loss, plain.loss(batch))  # same noise, t and weights, other mean
+    with pytest.raises(ValueError, match="landmarks"):
+        trainer.loss({k: v for k, v in batch.items() if k != "lmks"})
+
+
 def test_gpu_profile_carries_the_official_recipe():
     from aniportrait_lib.training.lmk2video_config import Stage2TrainConfig, lmk2video_profile
     from aniportrait_lib.training.lmk2video_study import prepare_frozen_models

@@ -106,7 +106,13 @@ def test_a_stage2_export_fills_the_motion_modules(tiny_kit_run, tmp_path):
     (folder / "motion_module-notes.pth").write_text("not a checkpoint")  # ignored: not a step
     assert latest_motion_module(folder) == newest
     models = resolve_weights(f"kit:{run}", audio=False)
-    assert models.notes == [] and models.files["motion_module"] == str(newest)
+    assert models.files["motion_module"] == str(newest)
+    assert len(models.notes) == 1 and "config.json is missing" in models.notes[0]
+    assert (models.config.context_frames, models.config.context_overlap) == (16, 4)  # official fallback
+    trained_with = {"evaluation": {"context_frames": 8, "context_overlap": 2}}  # as notebook 04 writes it
+    (folder / "config.json").write_text(json.dumps(trained_with))
+    models = resolve_weights(f"kit:{run}", audio=False)
+    assert models.notes == [] and (models.config.context_frames, models.config.context_overlap) == (8, 2)
     loaded = dict(models.pipeline.denoising_unet.named_parameters())
     trained = {n: p for n, p in stage2.denoising_unet.named_parameters() if "motion_modules" in n}
     assert trained and all(torch.equal(loaded[n], p) for n, p in trained.items())
