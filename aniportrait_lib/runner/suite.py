@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -170,7 +171,9 @@ def run_suite(
     ``into``: run in this existing run folder instead (made by an earlier run of the same profile), e.g.
     to rerun notebook 05 on the models notebooks 01-04 left there; the notebooks run now replace their
     earlier outputs, the others' stay, the report covers the notebooks run now and ``latest-<profile>``
-    is not moved.
+    is not moved. A rerun notebook starts from an empty output folder (its trainers would otherwise
+    resume the earlier run's checkpoints, trained on whatever the upstream notebooks left then): the
+    earlier folder is kept as ``<notebook>.previous`` until the rerun succeeds, and stays there if it fails.
     """
     profile = get_profile(profile).name
     notebooks = discover_notebooks(notebooks_dir, only)
@@ -185,7 +188,10 @@ def run_suite(
     stored = baselines.load_baseline(profile, baseline_dir)
     for i, source in enumerate(notebooks, 1):
         log(f"[{i}/{len(notebooks)}] {source.stem} ({profile}) ...")
+        previous = _set_aside(run_dir / source.stem) if into else None
         result = run_notebook(source, run_dir, profile, kernel_name, cell_timeout)
+        if previous is not None and result.error is None:
+            shutil.rmtree(previous)
         result.comparisons = baselines.compare(result.metrics, stored.get(result.name, {}))
         suite.results.append(result)
         log(f"[{i}/{len(notebooks)}] {source.stem}: {_describe(result)}")
@@ -197,6 +203,17 @@ def run_suite(
     if into is None:
         _point_latest(runs_root, run_dir, profile)
     return suite
+
+
+def _set_aside(out_dir: Path) -> Path | None:
+    """Rename a notebook's earlier output folder to ``<name>.previous`` (replacing an older one)."""
+    if not out_dir.exists():
+        return None
+    previous = out_dir.with_name(out_dir.name + ".previous")
+    if previous.exists():
+        shutil.rmtree(previous)
+    out_dir.rename(previous)
+    return previous
 
 
 def _existing_run_dir(folder: Path, profile: str) -> Path:

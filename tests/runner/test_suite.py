@@ -113,6 +113,7 @@ def test_into_reruns_a_notebook_in_an_earlier_run_folder(notebooks, tmp_path):
     first = run_suite("quick", notebooks_dir=notebooks, only=["00", "02"], runs_root=runs, log=lambda _: None)
     tour_output = sorted((first.run_dir / "00_tour").rglob("*"))
     (first.run_dir / "02_after" / "metrics.json").unlink()
+    (first.run_dir / "02_after" / "checkpoint-stale.pt").write_text("from the earlier run")
     newer = run_suite("quick", notebooks_dir=notebooks, only=["00"], runs_root=runs, log=lambda _: None)
 
     again = run_suite(
@@ -120,8 +121,16 @@ def test_into_reruns_a_notebook_in_an_earlier_run_folder(notebooks, tmp_path):
     )
     assert again.run_dir == first.run_dir.resolve() and not again.failed
     assert (first.run_dir / "02_after" / "metrics.json").is_file()  # written again, in the same folder
+    assert not (first.run_dir / "02_after" / "checkpoint-stale.pt").exists()  # nothing to resume from
+    assert not (first.run_dir / "02_after.previous").exists()  # the earlier outputs go once it succeeds
     assert sorted((first.run_dir / "00_tour").rglob("*")) == tour_output  # the other notebook's outputs stay
     assert (runs / "latest-quick").resolve() == newer.run_dir.resolve()  # not moved by a continued run
+    (first.run_dir / "01_broken").mkdir()
+    (first.run_dir / "01_broken" / "kept.txt").write_text("earlier outputs")
+    failed = run_suite(
+        "quick", notebooks_dir=notebooks, only=["01"], runs_root=runs, log=lambda _: None, into=first.run_dir
+    )
+    assert failed.failed and (first.run_dir / "01_broken.previous" / "kept.txt").is_file()  # a failed rerun
     with pytest.raises(ValueError, match="'quick' run; this run's profile is 'cpu'"):
         run_suite("cpu", notebooks_dir=notebooks, only=["02"], runs_root=runs, into=first.run_dir)
     with pytest.raises(ValueError, match="no such run folder"):
