@@ -173,7 +173,8 @@ def run_suite(
     earlier outputs, the others' stay, the report covers the notebooks run now and ``latest-<profile>``
     is not moved. A rerun notebook starts from an empty output folder (its trainers would otherwise
     resume the earlier run's checkpoints, trained on whatever the upstream notebooks left then): the
-    earlier folder is kept as ``<notebook>.previous`` until the rerun succeeds, and stays there if it fails.
+    earlier folder is kept as ``<notebook>.previous`` until the rerun succeeds, and stays there if it fails
+    (a later rerun discards the failed attempt's folder, not the ``.previous``).
     """
     profile = get_profile(profile).name
     notebooks = discover_notebooks(notebooks_dir, only)
@@ -206,12 +207,18 @@ def run_suite(
 
 
 def _set_aside(out_dir: Path) -> Path | None:
-    """Rename a notebook's earlier output folder to ``<name>.previous`` (replacing an older one)."""
-    if not out_dir.exists():
-        return None
+    """Rename a notebook's earlier output folder to ``<name>.previous`` and return that.
+
+    If a ``.previous`` is already there, an earlier rerun failed or was killed: what it left in
+    ``out_dir`` is discarded and the ``.previous`` (the last complete outputs) is kept.
+    """
     previous = out_dir.with_name(out_dir.name + ".previous")
     if previous.exists():
-        shutil.rmtree(previous)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        return previous
+    if not out_dir.exists():
+        return None
     out_dir.rename(previous)
     return previous
 

@@ -131,6 +131,13 @@ def test_into_reruns_a_notebook_in_an_earlier_run_folder(notebooks, tmp_path):
         "quick", notebooks_dir=notebooks, only=["01"], runs_root=runs, log=lambda _: None, into=first.run_dir
     )
     assert failed.failed and (first.run_dir / "01_broken.previous" / "kept.txt").is_file()  # a failed rerun
+    (first.run_dir / "01_broken").mkdir(exist_ok=True)
+    (first.run_dir / "01_broken" / "partial.txt").write_text("left by the failed attempt")
+    again_failed = run_suite(
+        "quick", notebooks_dir=notebooks, only=["01"], runs_root=runs, log=lambda _: None, into=first.run_dir
+    )
+    assert again_failed.failed and (first.run_dir / "01_broken.previous" / "kept.txt").is_file()  # still kept
+    assert not (first.run_dir / "01_broken" / "partial.txt").exists()  # the failed attempt's outputs went
     with pytest.raises(ValueError, match="'quick' run; this run's profile is 'cpu'"):
         run_suite("cpu", notebooks_dir=notebooks, only=["02"], runs_root=runs, into=first.run_dir)
     with pytest.raises(ValueError, match="no such run folder"):
