@@ -22,8 +22,9 @@ Why each piece:
 
 from __future__ import annotations
 
+import hashlib
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,37 @@ class TrainingState:
     extra: dict[str, Any] = field(default_factory=dict)  # trainer-specific values (config, epoch, ...)
 
 
+def state_signature(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+    """A compact description of named tensors to tell models apart: a hash of the names, dtypes and
+    shapes, and each tensor's sum and sum of squares (float64). See :func:`same_signature`.
+
+    Trainers store it with their checkpoints for the models they keep fixed, so that a resume can tell
+    whether those are still the models the checkpoint was trained against. Moments rather than a hash
+    of the bytes: the same recipe rerun may differ in the last bits (thread count, kernel choice).
+    """
+    names = sorted(state)
+    digest = hashlib.blake2b(digest_size=12)
+    for name in names:
+        digest.update(f"{name}|{state[name].dtype}|{tuple(state[name].shape)};".encode())
+    moments = [
+        torch.stack([t.sum(), t.square().sum()]) for t in (state[n].detach().cpu().double() for n in names)
+    ]
+    stacked = torch.stack(moments) if moments else torch.zeros(0, 2, dtype=torch.float64)
+    return {"structure": digest.hexdigest(), "moments": stacked}
+
+
+def same_signature(a: Mapping[str, Any], b: Mapping[str, Any], rtol: float = 1e-4) -> bool:
+    """Whether two :func:`state_signature` values describe the same models, up to float noise: the same
+    structure, and per tensor sums within ``rtol`` of its norm and sums of squares within ``rtol``."""
+    if a["structure"] != b["structure"] or a["moments"].shape != b["moments"].shape:
+        return False
+    (sum_a, square_a), (sum_b, square_b) = a["moments"].unbind(-1), b["moments"].unbind(-1)
+    return bool(
+        torch.all((sum_a - sum_b).abs() <= rtol * square_b.sqrt() + 1e-30)
+        and torch.all((square_a - square_b).abs() <= rtol * square_b + 1e-30)
+    )
+
+
 def checkpoint_name(step: int) -> str:
     """``checkpoint-00001200.pt``: zero-padded so that names sort by step."""
     return f"checkpoint-{step:08d}.pt"
@@ -152,11 +184,17 @@ def load_training_state(
     optimizer: torch.optim.Optimizer | None = None,
     scheduler: Any | None = None,
     restore_rng: bool = True,
+    check: Callable[[Path, dict[str, Any]], None] | None = None,
 ) -> TrainingState:
     """Restore model / optimizer / scheduler (in place) and the RNG states from a checkpoint.
 
+    Args:
+        check: called with the path and the checkpoint's ``extra`` before anything is restored; raise
+            there to refuse the checkpoint.
+
     Raises:
-        ValueError: the file is unreadable or is not a checkpoint written by :func:`save_training_state`.
+        ValueError: the file is unreadable or is not a checkpoint written by :func:`save_training_state`,
+            and whatever ``check`` raises (nothing is restored then).
     """
     path = Path(path)
     try:
@@ -165,6 +203,8 @@ def load_training_state(
         raise ValueError(f"{path}: could not read training checkpoint ({error})") from error
     if not isinstance(payload, dict) or not {"step", "model", "rng"} <= set(payload):
         raise ValueError(f"{path}: not a training checkpoint (needs step, model, rng)")
+    if check is not None:
+        check(path, payload["extra"])
     model.load_state_dict(payload["model"])
     if optimizer is not None:
         if payload["optimizer"] is None:

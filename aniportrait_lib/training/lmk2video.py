@@ -19,7 +19,10 @@ latent resolution), so the few latent pixels that carry speech count for more th
 Trainable: the whole denoiser (2-D, no motion modules), the reference UNet except ``up_blocks.3``, the
 pose guider. Checkpoints (:mod:`.checkpoint`) hold all three networks in one module, the optimizer, the
 LR scheduler, the RNG states and the step; the data order is a function of the step
-(:mod:`.lmk2video_data`), so a resumed run ends with the same weights as an uninterrupted one.
+(:mod:`.lmk2video_data`), so a resumed run ends with the same weights as an uninterrupted one. Checkpoints
+also record a signature of the fixed models (VAE, image encoder; in stage 2 also the stage-1 networks), and a
+resume against other ones is refused: the kit's small VAE is re-trained whenever notebook 03 runs, and a
+changed recipe, torch build or thread count gives another VAE that the saved networks were not fitted to.
 Exports in the kit and official formats live in :mod:`.lmk2video_export`.
 """
 
@@ -55,7 +58,13 @@ from aniportrait_lib.models.scheduler import build_scheduler
 from aniportrait_lib.models.unets import build_image_denoising_unet, build_reference_unet
 from aniportrait_lib.training.loss_log import append_loss_row, truncate_loss_log
 
-from .checkpoint import latest_checkpoint, load_training_state, save_training_state
+from .checkpoint import (
+    latest_checkpoint,
+    load_training_state,
+    same_signature,
+    save_training_state,
+    state_signature,
+)
 from .lmk2video_config import Lmk2VideoModelConfig, Stage1TrainConfig
 from .lmk2video_data import FramePairDataset, mouth_weight_map
 
@@ -72,6 +81,9 @@ __all__ = [
 
 LOSS_LOG = "log.csv"
 """File name of a trainer's loss log inside its output folder."""
+
+FIXED_KEY = "fixed_models"
+"""Checkpoint ``extra`` key: the :func:`~.checkpoint.state_signature` of the models a trainer keeps fixed."""
 
 
 @contextmanager
@@ -229,6 +241,9 @@ class Stage1Trainer:
         config: the recipe. output_dir: ``checkpoint-*.pt``, ``latest`` and ``log.csv`` go here.
     """
 
+    fixed_parts: tuple[str, ...] = ("VAE", "image encoder")
+    """What :meth:`fixed_state` covers, for messages."""
+
     def __init__(
         self,
         networks: Lmk2VideoNetworks,
@@ -249,6 +264,7 @@ class Stage1Trainer:
         self.image_encoder = image_encoder.requires_grad_(False).eval().to(self.accelerator.device)
         self.noise_scheduler = build_scheduler(config.scheduler)
         self.select_trainable(networks)
+        self.fixed_signature = state_signature(self.fixed_state(networks))
         if config.gradient_checkpointing:
             networks.denoising_unet.enable_gradient_checkpointing()
             networks.reference_unet.enable_gradient_checkpointing()
@@ -272,6 +288,14 @@ class Stage1Trainer:
         networks.requires_grad_(True)
         for name, parameter in networks.reference_unet.named_parameters():
             parameter.requires_grad_(not any(name.startswith(p) for p in self.config.reference_frozen))
+
+    def fixed_state(self, networks: Lmk2VideoNetworks) -> dict[str, torch.Tensor]:
+        """The fixed models the trained weights are fitted to (stage 1: the VAE and the image encoder).
+
+        Their signature goes into every checkpoint; :meth:`resume` refuses a checkpoint made with others.
+        """
+        state = {f"vae.{k}": v for k, v in self.vae.state_dict().items()}
+        return state | {f"image_encoder.{k}": v for k, v in self.image_encoder.state_dict().items()}
 
     def train_mode(self) -> None:
         """Modes for an optimizer step (stage 1: all networks in training mode)."""
@@ -371,18 +395,35 @@ class Stage1Trainer:
         """Atomic checkpoint: networks, optimizer, LR scheduler, RNG states, step (data order follows)."""
         return save_training_state(
             self.output_dir, self.step, self.unwrapped, self.optimizer, self.lr_scheduler,
-            extra={"config": asdict(self.config)}, keep_last=self.config.keep_checkpoints,
+            extra={"config": asdict(self.config), FIXED_KEY: self.fixed_signature},
+            keep_last=self.config.keep_checkpoints,
         )  # fmt: skip
 
     def resume(self) -> bool:
-        """Restore the newest checkpoint in ``output_dir`` (log rows after it are dropped); True if found."""
+        """Restore the newest checkpoint in ``output_dir`` (log rows after it are dropped); True if found.
+
+        Raises:
+            ValueError: the checkpoint was trained against other fixed models (:meth:`fixed_state`), e.g.
+                a VAE since retrained: continuing it would mix two trainings. Nothing is restored.
+        """
         path = latest_checkpoint(self.output_dir)
         if path is None:
             return False
-        state = load_training_state(path, self.unwrapped, self.optimizer, self.lr_scheduler)
+        state = load_training_state(
+            path, self.unwrapped, self.optimizer, self.lr_scheduler, check=self._check_fixed_models
+        )
         self.step = state.step
         truncate_loss_log(self.log_path, self.step)
         return True
+
+    def _check_fixed_models(self, path: Path, extra: dict) -> None:
+        recorded = extra.get(FIXED_KEY)  # absent in checkpoints written before it was recorded
+        if recorded is not None and not same_signature(recorded, self.fixed_signature):
+            raise ValueError(
+                f"{path} was trained against other fixed models ({', '.join(self.fixed_parts)}) than the "
+                f"ones given now, so it cannot be continued: delete {self.output_dir} to train afresh, "
+                "or pass the models it was trained with"
+            )
 
     def train(self, stop_after: int | None = None) -> list[float]:
         """Train to ``max_steps`` (or ``stop_after`` more steps); returns this call's losses.

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import torch
 from diffusers import UNetMotionModel
 from diffusers.models.attention_processor import AttnProcessor2_0
 
@@ -62,6 +63,14 @@ class Stage2Trainer(Stage1Trainer):
                 count += 1
         if count == 0:
             raise ValueError("the denoiser has no motion_modules parameters to train")
+
+    fixed_parts = ("VAE", "image encoder", "stage-1 networks")
+
+    def fixed_state(self, networks: Lmk2VideoNetworks) -> dict[str, torch.Tensor]:
+        """Stage 1's fixed models plus every network weight outside the motion modules (the stage-1 model)."""
+        state = networks.state_dict()
+        fixed = {f"networks.{k}": v for k, v in state.items() if "motion_modules" not in k}
+        return super().fixed_state(networks) | fixed
 
     def train_mode(self) -> None:
         """Motion modules train; the frozen reference UNet and guider stay in eval mode."""

@@ -127,6 +127,42 @@ def test_kill_and_resume_reproduces_the_uninterrupted_run(dataset, frozen, tmp_p
     )
 
 
+def test_resume_refuses_a_checkpoint_trained_against_another_vae(dataset, frozen, tmp_path):
+    first = _trainer(dataset, frozen, tmp_path, _config(max_steps=3))
+    first.train()
+    _, encoder = frozen
+    torch.manual_seed(5)
+    retrained_vae = build_vae(_model().vae).eval()  # e.g. the VAE pre-trained again, for longer
+    networks = build_stage1_networks(_model())
+    other = Stage1Trainer(networks, retrained_vae, encoder, dataset, _config(), tmp_path)
+    before = {k: v.clone() for k, v in other.unwrapped.state_dict().items()}
+    with pytest.raises(ValueError, match=r"other fixed models \(VAE, image encoder\).*delete"):
+        other.resume()
+    assert other.step == 0 and all(torch.equal(v, other.unwrapped.state_dict()[k]) for k, v in before.items())
+    again = _trainer(dataset, frozen, tmp_path, _config(max_steps=3))
+    assert again.resume() and again.step == 3  # the same models: continues
+
+
+def test_state_signature_tells_models_apart_up_to_float_noise():
+    from aniportrait_lib.training.checkpoint import same_signature, state_signature
+
+    torch.manual_seed(0)
+    state = {"a": torch.randn(64, 32), "b": torch.randn(16), "zero": torch.zeros(4)}
+    signature = state_signature(state)
+    reordered = state_signature({k: state[k].clone() for k in reversed(list(state))})
+    assert same_signature(reordered, signature)
+    noisy = {**state, "a": state["a"] * (1 + 1e-7 * torch.randn(64, 32))}  # last-bits differences
+    assert same_signature(state_signature(noisy), signature)
+    for other in (
+        {**state, "a": state["a"] + 0.01 * torch.randn(64, 32)},  # trained further
+        {**state, "b": torch.randn(16)},  # another initialisation
+        {**state, "a": state["a"].double()},  # another dtype
+        {**state, "a": state["a"].reshape(32, 64)},  # another shape
+        {"c": state["a"], "b": state["b"], "zero": state["zero"]},  # another name
+    ):
+        assert not same_signature(state_signature(other), signature)
+
+
 def test_frozen_reference_up_block_stays_and_the_rest_trains(dataset, frozen, tmp_path):
     trainer = _trainer(dataset, frozen, tmp_path, _config(max_steps=2, uncond_ratio=0.0))
     before = {k: v.clone() for k, v in trainer.unwrapped.state_dict().items()}
@@ -234,6 +270,13 @@ def test_stage2_trains_only_motion_modules_and_exports_officially(dataset, froze
     load_official_denoising_unet(fresh, spatial, load_checkpoint(path))
     denoiser = trainer.unwrapped.denoising_unet.state_dict()
     assert all(torch.equal(v, denoiser[k]) for k, v in fresh.state_dict().items())
+    retrained = build_stage1_networks(_model())  # another stage-1 model: the motion modules do not fit it
+    with torch.no_grad():
+        retrained.pose_guider.final_proj.weight.add_(0.1)
+    other = Stage2Trainer(build_stage2_networks(retrained, small_unet_config()), *frozen, clips, config,
+                          tmp_path / "run")  # fmt: skip
+    with pytest.raises(ValueError, match="stage-1 networks"):
+        other.resume()
 
 
 def test_mouth_weighted_loss_weighs_each_targets_lips(dataset, frozen, tmp_path):
