@@ -11,6 +11,14 @@ to the requested size; this module reproduces it pixel for pixel (spec §1.3):
 * no dots, no irises, no nose, no forehead (options below add irises / the full oval for studies);
 * ``cv2.resize`` (bilinear) to ``image_size``.
 
+One kit default differs, and only below 512 px: the resize averages (``cv2.INTER_AREA``) instead of
+interpolating. A bilinear downscale reads each output pixel from the 2×2 canvas pixels nearest its
+centre, so at 96 px (the small profiles) the 2-px lines fall between those samples more often than not:
+contours come out as dashes that appear and vanish as a landmark moves by a fraction of a pixel, and
+the lips, whose opening spans a pixel or two at that size, turn to flicker. Averaging keeps every line,
+its intensity following sub-pixel motion. At 512 px (the paper) both give the canvas itself;
+``PoseDrawingConfig(resize="linear")`` reproduces the official images at any size.
+
 Colours are written in array channel order; the pose image is consumed as an array by the network
 (do not convert it BGR↔RGB in between).
 """
@@ -38,6 +46,11 @@ class PoseDrawingConfig:
     """Draw MediaPipe's full face oval instead of the jaw/cheek contour (official: False)."""
     irises: bool = False
     """Also draw the iris rings, landmarks 468–477 (official: False)."""
+    resize: str = "area"
+    """Resize from the canvas: ``"area"`` (kit: averages) or ``"linear"`` (official); equal at 512 px."""
+
+
+_RESIZE = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR}
 
 
 def _pixel(value: float, size: int) -> int | None:
@@ -76,6 +89,8 @@ def draw_landmarks(
     Returns:
         (H, W, 3) uint8 pose image, colours in array channel order.
     """
+    if config.resize not in _RESIZE:
+        raise ValueError(f"resize must be one of {sorted(_RESIZE)}, got {config.resize!r}")
     points = np.asarray(keypoints, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] < 2 or len(points) < 468:
         raise ValueError(f"expected (N>=468, 2+) landmarks, got {points.shape}")
@@ -91,7 +106,7 @@ def draw_landmarks(
             )
         if start in pixels and end in pixels:
             cv2.line(canvas, pixels[start], pixels[end], colour, thickness=config.thickness)
-    return cv2.resize(canvas, (width, height), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(canvas, (width, height), interpolation=_RESIZE[config.resize])
 
 
 def draw_landmark_sequence(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -66,3 +67,26 @@ def test_pixel_input_and_resize(lmk_oracle):
     assert drawn.any()
     with pytest.raises(ValueError, match="landmarks"):
         draw_landmarks((512, 512), np.zeros((10, 2)))
+
+
+def _contours(image: np.ndarray) -> int:
+    """Number of 8-connected pieces of line in a pose image."""
+    return cv2.connectedComponents((image.max(axis=-1) > 0).astype(np.uint8), connectivity=8)[0] - 1
+
+
+def test_small_pose_images_keep_their_lines(lmk_oracle):
+    """Below 512 px the kit averages (every contour stays whole, sub-pixel motion shows as intensity);
+    the official bilinear resize samples the 2-px lines at a few points and breaks them into dashes."""
+    lmks = lmk_oracle["lmks"]
+    official = PoseDrawingConfig(resize="linear")
+    canvas = draw_landmarks((512, 512), lmks, normed=True)
+    assert np.array_equal(canvas, draw_landmarks((512, 512), lmks, normed=True, config=official))
+    kit = draw_landmarks((96, 96), lmks, normed=True)
+    assert _contours(kit) <= _contours(canvas)  # (nearby contours may merge at 96 px)
+    assert _contours(draw_landmarks((96, 96), lmks, normed=True, config=official)) > 2 * _contours(canvas)
+    shifted = lmks.copy()
+    shifted[:, 1] += 0.4 / 96  # every landmark moved by 0.4 output pixel
+    change = np.abs(draw_landmarks((96, 96), shifted, normed=True).astype(int) - kit)
+    assert change.mean() > 0 and change.max() < 128  # a shift in intensity, no line jumping in or out
+    with pytest.raises(ValueError, match="resize"):
+        draw_landmarks((96, 96), lmks, normed=True, config=PoseDrawingConfig(resize="cubic"))
