@@ -55,10 +55,11 @@ def lip_vertex_error(prediction: np.ndarray, target: np.ndarray) -> float:
 
 
 def mouth_opening(mesh: np.ndarray) -> np.ndarray:
-    """(..., 468, 3) → (...) distance between inner lip midpoints 13 and 14 (mesh units)."""
+    """(..., 468, 3) meshes or (..., 468, 2) image landmarks → (...) distance between the inner lip
+    midpoints 13 and 14 (mesh units, or pixels for image landmarks)."""
     mesh = np.asarray(mesh, dtype=np.float64)
-    if mesh.ndim < 2 or mesh.shape[-2:] != (468, 3):
-        raise ValueError(f"expected (..., 468, 3) meshes, got {mesh.shape}")
+    if mesh.ndim < 2 or mesh.shape[-2] != 468 or mesh.shape[-1] not in (2, 3):
+        raise ValueError(f"expected (..., 468, 3) meshes or (..., 468, 2) landmarks, got {mesh.shape}")
     return np.linalg.norm(mesh[..., UPPER_LIP_INNER_MID, :] - mesh[..., LOWER_LIP_INNER_MID, :], axis=-1)
 
 

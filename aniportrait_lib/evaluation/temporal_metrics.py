@@ -19,6 +19,11 @@ talking head is never static, and a metric that rewarded stillness would rate a 
   landmarks' acceleration: ``mean_k ‖a_found[t, k] − a_driving[t, k]‖``. A track that follows smooth
   driving landmarks smoothly scores ~0 whatever its constant offset; frame-to-frame wobble does not.
   Triples of frames with a missing face are skipped and counted.
+* **Mouth following** - the inner-lip gap (landmarks 13-14, pixels) re-extracted from the generated frames
+  against the driving one, over the frames with a face: their Pearson correlation (1 = the mouth opens and
+  closes with the driving landmarks) and the ratio of their standard deviations (below 1 = the mouth moves
+  less than it is told to, e.g. damped by temporal smoothing). Temporal layers can lower flicker by
+  smoothing exactly this fast, small motion, so the two are read together.
 
 Frames are uint8 ``(N, H, W, 3)``; landmarks are pixels of those frames ``(N, 468, 2)`` (NaN rows: no face).
 """
@@ -30,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .lip_metrics import mouth_opening
 from .video_metrics import MOUTH_LANDMARKS, detect_landmarks_px
 
 __all__ = [
@@ -39,6 +45,7 @@ __all__ = [
     "flicker",
     "landmark_acceleration",
     "landmark_jitter",
+    "mouth_following",
     "region_box",
     "score_temporal",
     "summarize_temporal",
@@ -148,6 +155,28 @@ def landmark_jitter(found: np.ndarray, driving: np.ndarray) -> np.ndarray:
     return np.linalg.norm(difference, axis=-1).mean(axis=-1)  # NaN where any of the 3 frames has no face
 
 
+def mouth_following(found: np.ndarray, driving: np.ndarray) -> tuple[float, float]:
+    """(correlation, std ratio) of the re-extracted and the driving inner-lip gap over the frames with a face.
+
+    Args:
+        found: re-extracted landmarks ``(N, 468, 2)`` (rows of NaN where no face was found).
+        driving: the landmarks the video was driven with, ``(N, 468, 2)``.
+
+    Returns:
+        NaN for both with fewer than 3 frames with a face or a driving gap that does not move; a correlation
+        of NaN (and a ratio of 0) for a re-extracted gap that does not move.
+    """
+    found, driving = np.asarray(found, dtype=np.float64), np.asarray(driving, dtype=np.float64)
+    if found.shape != driving.shape:
+        raise ValueError(f"found {found.shape} and driving {driving.shape} landmarks disagree")
+    with_face = np.isfinite(found).all(axis=(1, 2))
+    gap, driving_gap = mouth_opening(found[with_face]), mouth_opening(driving[with_face])
+    if with_face.sum() < 3 or np.ptp(driving_gap) < 1e-9:
+        return math.nan, math.nan
+    ratio = float(gap.std() / driving_gap.std())
+    return (math.nan if np.ptp(gap) < 1e-9 else float(np.corrcoef(gap, driving_gap)[0, 1])), ratio
+
+
 def detect_track(frames: np.ndarray, extractor, upscale_to: int = 256) -> np.ndarray:
     """MediaPipe landmarks of every frame → ``(N, 468, 2)`` pixels, NaN rows where no face was found."""
     return np.stack([detect_landmarks_px(frame, extractor, upscale_to) for frame in frames])
@@ -163,6 +192,8 @@ class TemporalScores:
     driving_acceleration: (
         float  # mean ‖a_driving‖ over landmarks and triples (px/frame²): the scale of jitter
     )
+    mouth_corr: float = math.nan  # re-extracted vs driving inner-lip gap (:func:`mouth_following`)
+    mouth_motion_ratio: float = math.nan  # their std ratio (below 1: damped mouth)
 
 
 def score_temporal(
@@ -193,22 +224,26 @@ def score_temporal(
     if found is None and extractor is not None:
         found = detect_track(frames, extractor, upscale_to)
     jitter = np.full(len(frames) - 2, np.nan) if found is None else landmark_jitter(found, lmks2d)
+    mouth = (math.nan, math.nan) if found is None else mouth_following(found, lmks2d)
     return TemporalScores(
         flicker={name: flicker(frames, truth, box) for name, box in boxes.items()},
         energy_ratio={name: temporal_energy_ratio(frames, truth, box) for name, box in boxes.items()},
         jitter=jitter,
         driving_acceleration=float(np.linalg.norm(landmark_acceleration(lmks2d), axis=-1).mean()),
+        mouth_corr=mouth[0],
+        mouth_motion_ratio=mouth[1],
     )
 
 
 def summarize_temporal(scores: TemporalScores) -> dict[str, float]:
     """Means over the clip: ``flicker_<region>``, ``energy_ratio_<region>``, ``jitter_px`` (over triples
-    with a face in all three frames, NaN if none), ``jitter_coverage`` (share of such triples) and
-    ``driving_acceleration_px``."""
+    with a face in all three frames, NaN if none), ``jitter_coverage`` (share of such triples),
+    ``driving_acceleration_px``, ``mouth_corr`` and ``mouth_motion_ratio`` (:func:`mouth_following`)."""
     found = np.isfinite(scores.jitter)
     summary = {f"flicker_{name}": float(values.mean()) for name, values in scores.flicker.items()}
     summary.update({f"energy_ratio_{name}": float(value) for name, value in scores.energy_ratio.items()})
     summary["jitter_px"] = float(scores.jitter[found].mean()) if found.any() else math.nan
     summary["jitter_coverage"] = float(found.mean())
     summary["driving_acceleration_px"] = scores.driving_acceleration
+    summary["mouth_corr"], summary["mouth_motion_ratio"] = scores.mouth_corr, scores.mouth_motion_ratio
     return summary

@@ -114,8 +114,11 @@ def _cpu() -> Audio2LmkProfile:
         encoder=encoder,
         mesh=Audio2MeshConfig(latent_dim=128, encoder=encoder),
         pose=Audio2PoseConfig(latent_dim=64, num_layers=2, num_heads=8, encoder=encoder),
+        # Audio2Mesh, held-out cpu clips, 600 → 1200 steps: mouth-opening correlation 0.824 → 0.836 and
+        # opening amplitude 0.86 → 0.95 × truth (notebook 05 renders it: a fuller motion survives the video
+        # model's mouth noise better); 1800 steps: 0.835, 0.90 ×
         mesh_train=Audio2LmkTrainConfig(
-            max_steps=600, batch_size=8, learning_rate=1e-3, warmup_steps=30, checkpoint_every=200, cpu=True
+            max_steps=1200, batch_size=8, learning_rate=1e-3, warmup_steps=30, checkpoint_every=400, cpu=True
         ),
         pose_train=Audio2LmkTrainConfig(
             max_steps=300, batch_size=8, learning_rate=5e-4, warmup_steps=20, checkpoint_every=150, cpu=True

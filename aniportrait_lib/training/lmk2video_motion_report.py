@@ -40,6 +40,8 @@ TABLE_COLUMNS = {  # column → heading (units): what the notebook's table shows
     "mouth_psnr": "mouth PSNR (dB)",
     "ssim": "SSIM",
     "landmark_px": "landmark error (px)",
+    "mouth_corr": "mouth follows driving (corr)",
+    "mouth_motion_ratio": "mouth motion / driving",
     "no_face_fraction": "no face found",
 }
 
@@ -100,6 +102,13 @@ def describe_comparison(comparison: MotionComparison) -> str:
         text.append(
             f"Re-extracted landmark jitter {one['jitter_px']:.3f} → {two['jitter_px']:.3f} px/frame² "
             f"(MediaPipe on the VAE reconstructions: {floor['jitter_px']:.3f})."
+        )
+    if np.isfinite(one["mouth_corr"]) and np.isfinite(two["mouth_corr"]):
+        text.append(
+            "Smoothing must not cost the speech: the re-extracted inner-lip gap follows the driving one "
+            f"with correlation {one['mouth_corr']:.2f} → {two['mouth_corr']:.2f} and "
+            f"{one['mouth_motion_ratio']:.2f} → {two['mouth_motion_ratio']:.2f} of its motion "
+            f"(VAE: {floor['mouth_corr']:.2f}, {floor['mouth_motion_ratio']:.2f})."
         )
     text.append(
         f"Per frame, PSNR goes {one['psnr']:.2f} → {two['psnr']:.2f} dB and mouth PSNR "
@@ -202,6 +211,11 @@ def log_motion_metrics(run, comparison: MotionComparison, training: MotionTraini
             f"{row.name}: re-extracted landmark acceleration minus the driving one")  # fmt: skip
         log(f"psnr_{key}", row["psnr"], "higher" if key == "stage2" else None, 1.5, 0.0, "dB",
             f"{row.name}: whole-frame PSNR")  # fmt: skip
+    for key, row in rows.items():
+        judged = "higher" if key == "stage2" else None
+        corr = row["mouth_corr"] if np.isfinite(row["mouth_corr"]) else 0.0  # not measurable: no follow
+        log(f"mouth_corr_{key}", corr, judged, 0.1, 0.0, "",
+            f"{row.name}: re-extracted inner-lip gap vs the driving one (correlation)")  # fmt: skip
     log("flicker_reduction_pct", -100 * change, "higher", 5.0, 0.0, "%",
         "whole-frame flicker, stage 2 relative to stage 1 only (positive: less flicker)")  # fmt: skip
     log("landmark_px_stage2", rows["stage2"]["landmark_px"], "lower", 0.5, 0.2, "px",

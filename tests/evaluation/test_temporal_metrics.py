@@ -11,6 +11,7 @@ from aniportrait_lib.evaluation.temporal_metrics import (
     flicker,
     landmark_acceleration,
     landmark_jitter,
+    mouth_following,
     region_box,
     score_temporal,
     summarize_temporal,
@@ -118,6 +119,31 @@ class FakeExtractor:
         return SimpleNamespace(lmks=(self.lmks[t] + offset) / SIZE)
 
 
+def _speaking(lmks: np.ndarray, amplitude: float) -> np.ndarray:
+    """``lmks`` with the lower inner-lip midpoint (14) opening and closing by ``amplitude`` pixels."""
+    speaking = lmks.copy()
+    speaking[:, 14, 1] += amplitude * (1 + np.sin(np.arange(N) * 1.3))
+    return speaking
+
+
+def test_mouth_following_reads_a_damped_or_frozen_mouth(lmks):
+    driving = _speaking(lmks, 2.0)
+    assert mouth_following(driving, driving) == pytest.approx((1.0, 1.0))
+    damped = _speaking(lmks, 0.5)
+    corr, ratio = mouth_following(damped, driving)
+    assert corr == pytest.approx(1.0) and ratio == pytest.approx(0.25, rel=1e-3)
+    frozen_corr, frozen_ratio = mouth_following(lmks, driving)
+    assert math.isnan(frozen_corr) and frozen_ratio == 0
+    late = np.roll(driving, 3, axis=0)  # the mouth three frames late
+    assert mouth_following(late, driving)[0] < 0.5
+    missing = driving.copy()
+    missing[[2, 5]] = np.nan  # frames without a face are left out, not scored
+    assert mouth_following(missing, driving) == pytest.approx((1.0, 1.0))
+    assert all(math.isnan(v) for v in mouth_following(driving, lmks))  # the driving mouth does not move
+    with pytest.raises(ValueError, match="disagree"):
+        mouth_following(driving[:-1], driving)
+
+
 def test_detect_track_and_score_temporal_with_a_stand_in_extractor(moving, lmks):
     track = detect_track(moving, FakeExtractor(lmks, 0.0), upscale_to=96)
     assert track.shape == (N, 468, 2) and np.isnan(track[3]).all()
@@ -134,6 +160,10 @@ def test_detect_track_and_score_temporal_with_a_stand_in_extractor(moving, lmks)
     assert steady["driving_acceleration_px"] == pytest.approx(0.04 * math.sqrt(2))
     no_extractor = summarize_temporal(score_temporal(moving, moving, lmks))
     assert math.isnan(no_extractor["jitter_px"]) and no_extractor["jitter_coverage"] == 0
+    assert math.isnan(no_extractor["mouth_corr"]) and math.isnan(no_extractor["mouth_motion_ratio"])
+    speaking = _speaking(lmks, 2.0)
+    follows = summarize_temporal(score_temporal(moving, moving, speaking, FakeExtractor(speaking, 0.0), 96))
+    assert follows["mouth_corr"] == pytest.approx(1.0) and follows["mouth_motion_ratio"] == pytest.approx(1.0)
 
 
 def test_bad_shapes_are_value_errors(moving, lmks):

@@ -231,6 +231,7 @@ def test_comparison_table_verdict_metrics_and_video(start, corpus, trained, tmp_
     run = start_notebook("04_train_motion_module", "quick", tmp_path)
     logged = log_motion_metrics(run, comparison, trained)
     assert logged["jitter_stage2"] == SIZE and logged["training_seconds"] == pytest.approx(trained.seconds)
+    assert logged["mouth_corr_stage2"] == 0.0  # no extractor: the mouth cannot be followed
     assert logged["flicker_stage2"] == pytest.approx(table.loc[STAGE2, "flicker_frame"])
     video = write_side_by_side(
         tmp_path / "side.mp4", clips[0], comparison, 30.0, clip_audio(corpus, clips[0], 30)
@@ -240,15 +241,25 @@ def test_comparison_table_verdict_metrics_and_video(start, corpus, trained, tmp_
     assert plot_training_loss(trained).axes and plot_flicker_over_time(comparison, clips).axes
 
 
-def _fake(stage1: list[float], stage2: list[float]) -> MotionComparison:
+def _fake(stage1: list[float], stage2: list[float], mouth: dict | None = None) -> MotionComparison:
+    """Rows of a comparison with these flickers; ``mouth`` maps a method to its (mouth_corr, ratio)."""
     rows = []
     for method, values in ((VAE_FLOOR, [0.5] * len(stage1)), (STAGE1_ONLY, stage1), (STAGE2, stage2)):
+        corr, ratio = (mouth or {}).get(method, (np.nan, np.nan))
         for index, value in enumerate(values):
             rows.append({"method": method, "clip_id": f"c{index}", "flicker_frame": value,
                          "flicker_mouth": value, **dict.fromkeys(
                              ["flicker_face", "energy_ratio_frame", "psnr", "mouth_psnr", "ssim"], 1.0),
-                         "jitter_px": np.nan, "landmark_px": np.nan, "no_face_fraction": 1.0})  # fmt: skip
+                         "jitter_px": np.nan, "landmark_px": np.nan, "no_face_fraction": 1.0,
+                         "mouth_corr": corr, "mouth_motion_ratio": ratio})  # fmt: skip
     return MotionComparison(rows, {}, {}, {}, 8)
+
+
+def test_the_description_reads_a_damped_mouth():
+    mouth = {VAE_FLOOR: (0.95, 0.9), STAGE1_ONLY: (0.85, 0.8), STAGE2: (0.6, 0.5)}
+    text = describe_comparison(_fake([4.0, 5.0], [3.0, 4.5], mouth))
+    assert "correlation 0.85 → 0.60 and 0.80 → 0.50 of its motion (VAE: 0.95, 0.90)" in text
+    assert "inner-lip" not in describe_comparison(_fake([4.0, 5.0], [3.0, 4.5]))  # not measurable: silent
 
 
 @pytest.mark.parametrize(
