@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--acc", action="store_true", help="diffuse every 3rd frame, interpolate the others")
     parser.add_argument("--keyframe-step", type=int, help="diffuse every k-th frame (--acc is 3)")
     parser.add_argument("--interpolation", help="'flow' (OpenCV optical flow) or a film_net_fp16.pt file")
+    parser.add_argument(
+        "--crf", type=int, help="H.264 quality, 1 (finest) to 51 (default: 18, or 4 below 256 px)"
+    )
     parser.add_argument("--seed", type=int, help="random seed of the initial noise and the Audio2Pose style")
     parser.add_argument("--style-id", type=int, help="Audio2Pose style in [0, 100)")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
@@ -82,6 +85,10 @@ def _check_arguments(args: argparse.Namespace) -> None:
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise ValueError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
+    if args.crf is not None and not 1 <= args.crf <= 51:
+        raise ValueError(
+            f"--crf must be in [1, 51] (0, lossless, makes videos browsers do not play), got {args.crf}"
+        )
     if args.fps is not None and not args.fps > 0:
         raise ValueError(f"--fps must be positive, got {args.fps}")
     if args.guidance is not None and args.guidance < 1:
@@ -99,7 +106,7 @@ def _config(args: argparse.Namespace, defaults):
     """The weights' sampling settings with the command line's overrides."""
     changes = {
         "steps": args.steps, "guidance_scale": args.guidance, "fps": args.fps, "max_frames": args.length,
-        "seed": args.seed, "interpolation": args.interpolation,
+        "seed": args.seed, "interpolation": args.interpolation, "crf": args.crf,
         "keyframe_step": args.keyframe_step or (3 if args.acc else None),
     }  # fmt: skip
     if args.size is not None:

@@ -55,10 +55,11 @@ def test_pose_template_alone_at_another_rate(tiny_kit_run, tmp_path):
     out = tmp_path / "turn.mp4"
     template_arg = ["--pose-template", str(tmp_path / "turn.npy")]
     done = _cli("--ref", str(PORTRAIT), *template_arg, "--out", str(out), "--weights", f"kit:{tiny_kit_run}",
-                "--steps", "1", "--fps", "15", "--length", "6")  # fmt: skip
+                "--steps", "1", "--fps", "15", "--length", "6", "--crf", "7")  # fmt: skip
     assert done.returncode == 0, done.stderr
     info = probe_video(out)
     assert info.num_frames == 6 and info.fps == pytest.approx(15) and info.audio_sample_rate is None
+    assert b"crf=7.0" in out.read_bytes()  # x264 records its settings in the stream
 
 
 def test_missing_weights_exit_with_the_list_and_no_traceback(tmp_path, half_second_speech):
@@ -90,6 +91,7 @@ def test_bad_inputs_fail_with_one_message_and_leave_nothing(
         "no face found in .*wall.png": ["--ref", str(tmp_path / "wall.png"), "--audio", speech],
         "multiples of 8": ["--ref", str(PORTRAIT), "--audio", speech, "--size", "100"],
         "nothing drives": ["--ref", str(PORTRAIT)],
+        r"--crf must be in \[1, 51\]": ["--ref", str(PORTRAIT), "--audio", speech, "--crf", "0"],
         "--pose-video drives the portrait alone": [
             "--ref", str(PORTRAIT), "--audio", speech, "--pose-video", str(PORTRAIT),
         ],

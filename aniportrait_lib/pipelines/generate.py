@@ -54,6 +54,11 @@ __all__ = [
 ]
 
 
+SMALL_VIDEO_SIDE = 256
+"""Frames with a shorter side below this (the quick and cpu profiles' 64² and 96²) are written at a finer
+H.264 quality (:meth:`GenerateConfig.video_crf`)."""
+
+
 @dataclass(frozen=True)
 class GenerateConfig:
     """Rendering settings; defaults follow the official inference scripts unless noted."""
@@ -72,6 +77,20 @@ class GenerateConfig:
     max_frames: int | None = None  # official -L (None: the whole audio / template)
     cache_pose_features: bool = False  # kit: recompute pose maps per step (memory flat in length)
     face_crop_scale: float | None = None  # kit: first cut a square of this × face height (official: None)
+    crf: int | None = None  # kit: H.264 quality of the mp4 (lower = finer); None: by size, see video_crf()
+
+    def video_crf(self) -> int:
+        """The x264 constant rate factor the video is written with: ``crf``, or by frame size when None.
+
+        18 ("visually lossless") from 256 px up; 4 below, where a lip is a pixel or two thick. Measured on the
+        cpu mini corpus's true held-out frames at 96²: the mouth opening MediaPipe re-extracts correlates
+        0.93 with the truth on the raw frames, 0.78 after CRF 18, 0.85 after CRF 10, 0.90 after CRF 4
+        (about 5× the file size of CRF 18). 0 (lossless) is avoided: x264 then writes the High 4:4:4
+        Predictive profile, which browsers do not play.
+        """
+        if self.crf is not None:
+            return self.crf
+        return 18 if min(self.width, self.height) >= SMALL_VIDEO_SIDE else 4
 
 
 class LazyPoseImages:
@@ -161,7 +180,7 @@ def render_pose_images(
     written = [0]
     stages = stages if stages is not None else StageMeter()
     try:
-        with VideoWriter(out_path, config.fps, audio=audio) as writer:
+        with VideoWriter(out_path, config.fps, audio=audio, crf=config.video_crf()) as writer:
 
             def write(frame: np.ndarray) -> None:
                 if written[0] == 0:

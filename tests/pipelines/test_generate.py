@@ -110,6 +110,14 @@ def test_pose_template_drives_the_portrait(official_folder, tmp_path):
         config,
     )
     assert probe_video(out).num_frames == 8 and probe_video(out).audio_sample_rate is None
+    assert b"crf=4.0" in out.read_bytes()  # below 256 px the finer quality (x264 records its settings)
+
+
+def test_small_videos_are_written_finer_unless_told():
+    assert GenerateConfig(width=96, height=96).video_crf() == 4
+    assert GenerateConfig(width=512, height=256).video_crf() == 18  # the shorter side decides
+    assert GenerateConfig(width=512, height=128).video_crf() == 4
+    assert GenerateConfig(width=96, height=96, crf=23).video_crf() == 23
 
 
 class _NeverCalled:
