@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +58,35 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 def write_json(path: str | os.PathLike, payload: Any) -> Path:
     """Atomically write ``payload`` as indented, key-sorted JSON (diff-friendly in git)."""
     return write_text(path, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def atomic_write_bytes(path: str | os.PathLike, write: Callable) -> None:
+    """Create ``path`` atomically: ``write(file_object)`` goes to a temp file renamed into place."""
+    with atomic_path(path) as tmp:
+        with tmp.open("wb") as file:
+            write(file)
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save(obj, path)`` that never leaves a partial file behind."""
+    import torch  # heavy: only the writers of weights and checkpoints need it
+
+    atomic_write_bytes(path, lambda file: torch.save(obj, file))
+
+
+def replace_folder(build: Callable[[Path], Any], destination: str | os.PathLike) -> Path:
+    """Write a folder with ``build(tmp)`` beside ``destination``, then swap it in (no half-written folder)."""
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+    old = destination.with_name(f".{destination.name}.old")
+    try:
+        build(tmp)
+        if destination.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(destination, old)
+        os.replace(tmp, destination)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+    return destination

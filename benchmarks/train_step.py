@@ -25,10 +25,11 @@ import numpy as np
 import torch
 
 from aniportrait_lib.models.image_models import build_clip_image_encoder, build_vae
-from aniportrait_lib.training.lmk2video import Stage1Trainer, build_stage1_networks
+from aniportrait_lib.models.lmk2video import build_stage1_networks, build_stage2_networks
+from aniportrait_lib.training.lmk2video import Stage1Trainer
 from aniportrait_lib.training.lmk2video_config import Stage2TrainConfig, lmk2video_profile
 from aniportrait_lib.training.lmk2video_data import ClipWindowDataset, FramePairDataset
-from aniportrait_lib.training.lmk2video_stage2 import Stage2Trainer, build_stage2_networks
+from aniportrait_lib.training.lmk2video_stage2 import Stage2Trainer
 
 
 def synthetic_arrays(size: int, clips: int = 2, frames: int = 20) -> tuple[list, list]:

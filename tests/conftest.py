@@ -28,6 +28,14 @@ def oracle_dir(reference_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def oracle_components(oracle_dir: Path):
+    """Tiny components with the oracle weights (shared: tests must undo any hooks/processors they add)."""
+    from aniportrait_lib.weights.components import load_oracle_components
+
+    return load_oracle_components(oracle_dir)
+
+
+@pytest.fixture(scope="session")
 def tiny_pose2video_pipeline():
     """A random, tiny Lmk2Video pipeline (the oracle's sizes): exercises the plumbing, not quality."""
     import torch
@@ -84,26 +92,25 @@ def tiny_audio_models(seed: int = 0):
 def tiny_kit_run(tmp_path_factory) -> Path:
     """A run folder as notebooks 02 and 03 leave it (no notebook 04), with random networks of the quick
     profile's sizes at 64 px on face crops: what ``weights="kit:<run>"`` reads."""
-    import json
-
     import torch
 
     from aniportrait_lib.models.image_models import build_clip_image_encoder, build_vae
-    from aniportrait_lib.training.audio2lmk_export import save_audio2lmk_run
-    from aniportrait_lib.training.lmk2video import build_stage1_networks
+    from aniportrait_lib.models.lmk2video import build_stage1_networks
     from aniportrait_lib.training.lmk2video_config import lmk2video_profile
-    from aniportrait_lib.training.lmk2video_export import save_stage1_run
-    from aniportrait_lib.weights.selection import KIT_LAYOUT
+    from aniportrait_lib.weights.kit_audio2lmk import save_audio2lmk_run
+    from aniportrait_lib.weights.kit_lmk2video import SamplingSettings, save_stage1_run
 
     run = tmp_path_factory.mktemp("20260101-000000-quick")
-    model = lmk2video_profile("quick").model
+    profile = lmk2video_profile("quick")
+    model = profile.model
     torch.manual_seed(0)
     networks = build_stage1_networks(model)
     vae = build_vae({**model.vae, "sample_size": 64})
     encoder = build_clip_image_encoder(model.clip)
-    save_stage1_run(run / KIT_LAYOUT.stage1, networks, vae, encoder, model, 7, 64, crop_scale=1.9)
-    (run / KIT_LAYOUT.profile_config).write_text(json.dumps({"profile": {"name": "quick"}}))
-    save_audio2lmk_run(run / KIT_LAYOUT.audio, *tiny_audio_models(), "quick")
+    sampling = SamplingSettings.from_evaluation(profile.evaluation)
+    stage1 = run / "03_pose_guider_study" / "stage1_b"
+    save_stage1_run(stage1, networks, vae, encoder, model, 7, 64, crop_scale=1.9, sampling=sampling)
+    save_audio2lmk_run(run / "02_train_audio2lmk" / "audio2lmk", *tiny_audio_models(), "quick")
     return run
 
 
@@ -123,8 +130,8 @@ def official_folder(oracle_dir, tmp_path_factory):
 
     import torch
 
-    from aniportrait_lib.models.components import oracle_state_dict
     from aniportrait_lib.models.image_models import build_clip_image_encoder, build_vae
+    from aniportrait_lib.weights.components import oracle_state_dict
     from aniportrait_lib.weights.lmk2video_checkpoints import image_encoder_to_kit, load_into
 
     folder = tmp_path_factory.mktemp("pretrained_weights")

@@ -210,7 +210,7 @@ def evaluate_heldout_generation(
     ``out_dir`` and scored by :func:`score_talking_video` against the clip's truth.
 
     Args:
-        weights: resolved :class:`~aniportrait_lib.weights.selection.GenerationModels` (with audio models).
+        weights: resolved :class:`~aniportrait_lib.pipelines.selection.GenerationModels` (with audio models).
         clip_ids: default every held-out clip of ``corpus``.
     """
     from aniportrait_lib.pipelines.generate import audio_to_video, load_portrait

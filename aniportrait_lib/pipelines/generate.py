@@ -15,7 +15,7 @@ generated and the rest are interpolated (official ``-acc``); frames go straight 
 which appears under its name only when complete. Memory therefore does not grow with length.
 
 The models are passed in, or named with ``weights="official:<folder>"`` / ``"kit:<run folder>"``
-(:mod:`aniportrait_lib.weights.selection`), which also supplies the sampling settings they are meant for.
+(:mod:`aniportrait_lib.pipelines.selection`), which also supplies the sampling settings they are meant for.
 A :class:`~aniportrait_lib.pipelines.stages.StageMeter` passed as ``stages`` records seconds and peak
 memory per stage; the seconds are also saved in the resolved configuration beside the video.
 """
@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import PIL.Image
 
+from aniportrait_lib.config import GenerateConfig
 from aniportrait_lib.landmarks.drawing import draw_landmarks
 from aniportrait_lib.pipelines.interpolation import FilmInterpolator, flow_interpolate, keyframe_indices
 from aniportrait_lib.pipelines.motion_sources import (
@@ -38,6 +38,7 @@ from aniportrait_lib.pipelines.motion_sources import (
     resample_motion,
 )
 from aniportrait_lib.pipelines.portrait import Portrait, load_portrait, reference_pose_image
+from aniportrait_lib.pipelines.selection import GenerationModels, resolve_weights
 from aniportrait_lib.pipelines.stages import StageMeter
 
 __all__ = [
@@ -52,45 +53,6 @@ __all__ = [
     "render_pose_images",
     "speech_to_performance",
 ]
-
-
-SMALL_VIDEO_SIDE = 256
-"""Frames with a shorter side below this (the quick and cpu profiles' 64² and 96²) are written at a finer
-H.264 quality (:meth:`GenerateConfig.video_crf`)."""
-
-
-@dataclass(frozen=True)
-class GenerateConfig:
-    """Rendering settings; defaults follow the official inference scripts unless noted."""
-
-    width: int = 512  # official -W
-    height: int = 512  # official -H
-    steps: int = 25  # official --steps
-    guidance_scale: float = 3.5  # official --cfg
-    seed: int = 42  # official --seed (torch.manual_seed)
-    fps: float = 30.0  # audio2vid: fixed 30 fps (spec §2.1)
-    context_frames: int = 16  # official context window
-    context_overlap: int = 4  # official overlap
-    wrap_around: bool = False  # kit: open-ended windows; official True (closed loop)
-    keyframe_step: int = 1  # 1: diffuse every frame; 3: official -acc (fi_step 3)
-    interpolation: str = "flow"  # "flow" (OpenCV, no weights) or a path to film_net_fp16.pt
-    max_frames: int | None = None  # official -L (None: the whole audio / template)
-    cache_pose_features: bool = False  # kit: recompute pose maps per step (memory flat in length)
-    face_crop_scale: float | None = None  # kit: first cut a square of this × face height (official: None)
-    crf: int | None = None  # kit: H.264 quality of the mp4 (lower = finer); None: by size, see video_crf()
-
-    def video_crf(self) -> int:
-        """The x264 constant rate factor the video is written with: ``crf``, or by frame size when None.
-
-        18 ("visually lossless") from 256 px up; 4 below, where a lip is a pixel or two thick. Measured on the
-        cpu mini corpus's true held-out frames at 96²: the mouth opening MediaPipe re-extracts correlates
-        0.93 with the truth on the raw frames, 0.78 after CRF 18, 0.85 after CRF 10, 0.90 after CRF 4
-        (about 5× the file size of CRF 18). 0 (lossless) is avoided: x264 then writes the High 4:4:4
-        Predictive profile, which browsers do not play.
-        """
-        if self.crf is not None:
-            return self.crf
-        return 18 if min(self.width, self.height) >= SMALL_VIDEO_SIDE else 4
 
 
 class LazyPoseImages:
@@ -236,8 +198,6 @@ def _resolve_models(weights, audio: bool, given: dict, stages: StageMeter):
         return None
     if passed:
         raise ValueError(f"pass either weights= or the models ({', '.join(passed)}), not both")
-    from aniportrait_lib.weights.selection import GenerationModels, resolve_weights
-
     if isinstance(weights, GenerationModels):
         if audio and weights.audio2mesh is None:
             raise ValueError(f"{weights.weights} was resolved without its audio models (audio=False)")
@@ -303,7 +263,7 @@ def audio_to_video(
     Args:
         audio2mesh, pipeline, audio2pose: the models; or, instead of them,
         weights: ``"official:<folder>"``, ``"kit:<run folder>"`` or resolved
-            :class:`~aniportrait_lib.weights.selection.GenerationModels`, which also give the default
+            :class:`~aniportrait_lib.pipelines.selection.GenerationModels`, which also give the default
             ``config`` and ``motion_config`` (the settings those weights are meant to be sampled with).
         config: an ``fps`` other than 30 resamples the (30 fps) motion in time.
         stages: records "read audio", "load weights", "portrait landmarks", "Audio2Lmk (mesh + pose)"

@@ -19,6 +19,7 @@ property of the guider: ``MultiScalePoseGuiderConfig(official_compat=True)``).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,9 +33,9 @@ from diffusers.utils import BaseOutput
 from transformers import CLIPVisionModelWithProjection
 
 from ..models.image_models import VAE_SCALING_FACTOR, build_clip_image_processor
+from ..models.lmk2video import Lmk2VideoNetworks, stock_reference_unet, to_video_unet
 from ..models.pose_guider import PoseGuiderBase, pose_images_to_tensor
-from ..models.pose_injection import PoseInjector
-from ..models.reference_attention import ReferenceAttention
+from ..models.scheduler import DDIMConfig, build_scheduler
 from .context import context_windows
 
 __all__ = ["Pose2VideoPipeline", "Pose2VideoPipelineOutput"]
@@ -88,6 +89,37 @@ class Pose2VideoPipeline(DiffusionPipeline):
             vae_scale_factor=self.vae_scale_factor
         )  # Lanczos, [-1, 1]
         self.clip_image_processor = build_clip_image_processor()
+
+    @classmethod
+    def from_components(cls, components, official_compat: bool = False) -> Pose2VideoPipeline:
+        """A pipeline over loaded :class:`~aniportrait_lib.weights.components.Lmk2VideoComponents`."""
+        return cls(components.vae, components.image_encoder, components.reference_unet,
+                   components.denoising_unet, components.pose_guider, components.scheduler,
+                   official_compat)  # fmt: skip
+
+    @classmethod
+    def from_stage1(
+        cls,
+        networks: Lmk2VideoNetworks,
+        vae: AutoencoderKL,
+        image_encoder: CLIPVisionModelWithProjection,
+        unet_config: dict,
+        scheduler: DDIMConfig | None = None,
+    ) -> Pose2VideoPipeline:
+        """A pipeline sampling with copies of stage-1 networks (the trainer's stay intact).
+
+        The 2-D denoiser becomes a motion UNet whose motion modules output zero
+        (:func:`~aniportrait_lib.models.lmk2video.to_video_unet`); the copies carry plain attention
+        processors and no hooks (the pipeline wires them per call).
+        """
+        return cls(
+            vae=vae,
+            image_encoder=image_encoder,
+            reference_unet=stock_reference_unet(networks.reference_unet).eval(),
+            denoising_unet=to_video_unet(networks.denoising_unet, unet_config).eval(),
+            pose_guider=copy.deepcopy(networks.pose_guider).eval(),
+            scheduler=build_scheduler(scheduler),
+        )
 
     # ---------------------------------------------------------------------------------------------
     # steps of __call__
@@ -146,7 +178,15 @@ class Pose2VideoPipeline(DiffusionPipeline):
         noise = torch.randn(shape, generator=generator, dtype=dtype)
         return noise.to(self.denoising_unet.device) * self.scheduler.init_noise_sigma
 
-    def window_pose_features(self, window_poses, ref_pose, windows, cache: bool = True):
+    def networks(self) -> Lmk2VideoNetworks:
+        """The pipeline's three networks wired together (:mod:`aniportrait_lib.models.lmk2video`): the
+        reference-attention processors and pose hooks are installed until :meth:`~Lmk2VideoNetworks.
+        remove_wiring`, so that the UNets handed in stay stock models between calls."""
+        return Lmk2VideoNetworks(
+            self.reference_unet, self.denoising_unet, self.pose_guider, self.config.official_compat
+        )
+
+    def window_pose_features(self, networks: Lmk2VideoNetworks, window_poses, ref_pose, windows, cache=True):
         """Pose-guider maps per window, each a list of ``(1, C_k, len(window), h_k, w_k)``.
 
         Computed per window, as the official loop does: with train-mode BatchNorm (``official_compat``) the
@@ -156,21 +196,21 @@ class Pose2VideoPipeline(DiffusionPipeline):
         grows with the number of windows; the guider runs once per window and step).
         """
         if cache:
-            return [self.pose_guider(window_poses(window), ref_pose) for window in windows]
-        return _LazyWindowFeatures(self.pose_guider, window_poses, ref_pose, windows)
+            return [networks.pose_features(window_poses(window), ref_pose) for window in windows]
+        return _LazyWindowFeatures(networks, window_poses, ref_pose, windows)
 
-    def predict_window(self, latents, t, context, features, window, guided: bool, injector) -> torch.Tensor:
+    def predict_window(
+        self, networks: Lmk2VideoNetworks, latents, t, context, features, window, guided: bool
+    ) -> torch.Tensor:
         """Denoiser prediction for the frames ``window``: ``(1 or 2, 4, len(window), h, w)``."""
         sample = latents[:, :, window]
         if guided:  # [uncond, cond]: same latents and pose maps
             sample, features = sample.repeat(2, 1, 1, 1, 1), [f.repeat(2, 1, 1, 1, 1) for f in features]
         sample = self.scheduler.scale_model_input(sample, t)
-        context = context.repeat_interleave(len(window), dim=0)  # (b·f, 1, C), batch-major
-        with injector.features(features):
-            return self.denoising_unet(sample, t, encoder_hidden_states=context).sample
+        return networks.denoise(sample, t, context, features)  # context repeated per frame there
 
     def predict(
-        self, latents, t, context, window_features, windows, guidance_scale, injector
+        self, networks: Lmk2VideoNetworks, latents, t, context, window_features, windows, guidance_scale
     ) -> torch.Tensor:
         """Window-averaged, guided velocity for all frames ``(1, 4, F, h, w)``."""
         guided = guidance_scale > 1
@@ -180,7 +220,7 @@ class Pose2VideoPipeline(DiffusionPipeline):
         counts = torch.zeros((1, 1, latents.shape[2], 1, 1), device=latents.device, dtype=latents.dtype)
         for window, features in zip(windows, window_features, strict=True):
             total[:, :, window] += self.predict_window(
-                latents, t, context, features, window, guided, injector
+                networks, latents, t, context, features, window, guided
             )
             counts[:, :, window] += 1
         prediction = total / counts
@@ -243,25 +283,24 @@ class Pose2VideoPipeline(DiffusionPipeline):
         self.scheduler.set_timesteps(num_inference_steps, device=self.denoising_unet.device)
         latents = self.prepare_latents(num_frames, width, height, embeds.dtype, generator)
         windows = context_windows(num_frames, context_frames, context_overlap, wrap_around)
-        # 4. pose features per window (identical for both guidance branches)
-        window_poses, ref_pose = self.prepare_pose_images(pose_images, ref_pose_image, width, height)
-        window_features = self.window_pose_features(window_poses, ref_pose, windows, cache_pose_features)
-        # 5. install reference attention + pose hooks; fill the bank once (timestep 0, conditional only)
-        attention = ReferenceAttention(self.reference_unet, self.denoising_unet, self.config.official_compat)
-        injector = PoseInjector(self.denoising_unet)
+        # 4. wire the networks (reference attention + pose hooks, removed again in the end)
+        networks = self.networks()
         try:
-            self.reference_unet(ref_latents.to(self.reference_unet.dtype), 0, encoder_hidden_states=embeds)
-            attention.update()
-            attention.classifier_free_guidance = guided
+            # 5. pose features per window (identical for both guidance branches); fill the reference bank
+            #    once (timestep 0, conditional branch only)
+            window_poses, ref_pose = self.prepare_pose_images(pose_images, ref_pose_image, width, height)
+            window_features = self.window_pose_features(
+                networks, window_poses, ref_pose, windows, cache_pose_features
+            )
+            networks.write_reference_bank(ref_latents.to(self.reference_unet.dtype), embeds, 0, guided)
             # 6. denoising loop
             for t in self.progress_bar(self.scheduler.timesteps):
                 velocity = self.predict(
-                    latents, t, context, window_features, windows, guidance_scale, injector
+                    networks, latents, t, context, window_features, windows, guidance_scale
                 )
                 latents = self.scheduler.step(velocity, t, latents).prev_sample
         finally:
-            attention.remove()
-            injector.remove()
+            networks.remove_wiring()
         # 7. decode frame by frame: to the caller's sink, or into a preallocated video
         if on_frame is not None:
             for index, frame in self.decode_frames(latents):
@@ -276,9 +315,9 @@ class Pose2VideoPipeline(DiffusionPipeline):
 class _LazyWindowFeatures:
     """Pose-guider maps of each window, computed when indexed or iterated (see ``cache_pose_features``)."""
 
-    def __init__(self, pose_guider, window_poses, ref_pose, windows) -> None:
-        self.pose_guider, self.window_poses, self.ref_pose, self.windows = (
-            pose_guider,
+    def __init__(self, networks: Lmk2VideoNetworks, window_poses, ref_pose, windows) -> None:
+        self.networks, self.window_poses, self.ref_pose, self.windows = (
+            networks,
             window_poses,
             ref_pose,
             windows,
@@ -289,4 +328,4 @@ class _LazyWindowFeatures:
 
     def __iter__(self):
         for window in self.windows:
-            yield self.pose_guider(self.window_poses(window), self.ref_pose)
+            yield self.networks.pose_features(self.window_poses(window), self.ref_pose)

@@ -33,22 +33,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from aniportrait_lib.atomic import atomic_path
+from aniportrait_lib.atomic import atomic_torch_save, atomic_write_bytes
 
 LATEST_FILE = "latest"
 """Name of the text file holding the file name of the newest complete checkpoint."""
-
-
-def atomic_write_bytes(path: str | Path, write) -> None:
-    """Create ``path`` atomically: ``write(file_object)`` goes to a temp file renamed into place."""
-    with atomic_path(path) as tmp:
-        with tmp.open("wb") as file:
-            write(file)
-
-
-def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """``torch.save(obj, path)`` that never leaves a partial file behind."""
-    atomic_write_bytes(path, lambda file: torch.save(obj, file))
 
 
 def capture_rng_state() -> dict[str, Any]:

@@ -23,7 +23,8 @@ LR scheduler, the RNG states and the step; the data order is a function of the s
 also record a signature of the fixed models (VAE, image encoder; in stage 2 also the stage-1 networks), and a
 resume against other ones is refused: the kit's small VAE is re-trained whenever notebook 03 runs, and a
 changed recipe, torch build or thread count gives another VAE that the saved networks were not fitted to.
-Exports in the kit and official formats live in :mod:`.lmk2video_export`.
+The networks and their wiring are :mod:`aniportrait_lib.models.lmk2video`'s; exports in the kit and
+official formats live in :mod:`aniportrait_lib.weights.kit_lmk2video`.
 """
 
 from __future__ import annotations
@@ -41,21 +42,11 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from einops import rearrange
-from torch import nn
 from transformers import CLIPVisionModelWithProjection
 
 from aniportrait_lib.models.image_models import VAE_SCALING_FACTOR
-from aniportrait_lib.models.pose_guider import (
-    MultiScalePoseGuider,
-    MultiScalePoseGuiderConfig,
-    PoseGuiderBase,
-    SingleScalePoseGuider,
-    SingleScalePoseGuiderConfig,
-)
-from aniportrait_lib.models.pose_injection import PoseInjector
-from aniportrait_lib.models.reference_attention import ReferenceAttention
+from aniportrait_lib.models.lmk2video import Lmk2VideoNetworks
 from aniportrait_lib.models.scheduler import build_scheduler
-from aniportrait_lib.models.unets import build_image_denoising_unet, build_reference_unet
 from aniportrait_lib.training.loss_log import append_loss_row, truncate_loss_log
 
 from .checkpoint import (
@@ -65,14 +56,11 @@ from .checkpoint import (
     save_training_state,
     state_signature,
 )
-from .lmk2video_config import Lmk2VideoModelConfig, Stage1TrainConfig
+from .lmk2video_config import Stage1TrainConfig
 from .lmk2video_data import FramePairDataset, mouth_weight_map
 
 __all__ = [
-    "Lmk2VideoNetworks",
     "Stage1Trainer",
-    "build_pose_guider",
-    "build_stage1_networks",
     "clip_grad_norm_float64",
     "min_snr_weights",
     "torch_threads",
@@ -96,91 +84,6 @@ def torch_threads(count: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-def build_pose_guider(config: Lmk2VideoModelConfig) -> PoseGuiderBase:
-    """Guider (a), (b) or (c) at the config's size (``latent_channels`` = first UNet width)."""
-    c = config.latent_channels
-    if config.guider == "a":
-        return SingleScalePoseGuider(SingleScalePoseGuiderConfig(c, tuple(config.single_guider_channels)))
-    if config.guider not in ("b", "c"):
-        raise ValueError(f"guider must be 'a', 'b' or 'c'; got {config.guider!r}")
-    return MultiScalePoseGuider(
-        MultiScalePoseGuiderConfig(
-            latent_channels=c,
-            num_attention_heads=config.guider_attention_heads,
-            attention_head_dim=config.guider_attention_head_dim,
-            reference_cross_attention=config.guider == "c",
-        )
-    )
-
-
-class Lmk2VideoNetworks(nn.Module):
-    """The three trained networks in one module (one state dict: ``reference_unet.*``, ``denoising_unet.*``,
-    ``pose_guider.*``); installs reference attention and pose hooks on them once."""
-
-    def __init__(self, reference_unet: nn.Module, denoising_unet: nn.Module, pose_guider: PoseGuiderBase):
-        super().__init__()
-        self.reference_unet, self.denoising_unet, self.pose_guider = (
-            reference_unet,
-            denoising_unet,
-            pose_guider,
-        )
-        self.attention = ReferenceAttention(reference_unet, denoising_unet)
-        self.injector = PoseInjector(denoising_unet)
-
-    def forward(self, noisy, timesteps, context, pose, ref_pose, ref_latents=None, reference_timestep=0):
-        """Velocity prediction shaped like ``noisy``: ``(B, 4, h, w)`` or ``(B, 4, F, h, w)`` (stage 2).
-
-        Args:
-            context: CLIP embeddings ``(B, 1, C)`` (repeated per frame here for a motion UNet).
-            pose: ``(B, 3, H, W)`` or ``(B, 3, F, H, W)`` in [−1, 1]; ref_pose: ``(B, 3, H, W)``.
-            ref_latents: ``(B, 4, h, w)``, or ``None`` for the unconditional drop (no reference attention).
-        """
-        self.attention.clear()
-        try:
-            if ref_latents is not None:
-                t_ref = torch.full((len(ref_latents),), reference_timestep, device=ref_latents.device)
-                self.reference_unet(ref_latents, t_ref, encoder_hidden_states=context)
-                self.attention.update()
-            pose = pose.unsqueeze(2) if pose.ndim == 4 else pose  # (B, 3, F, H, W)
-            features = self.pose_guider(pose, ref_pose)  # [(B, C_k, F, h_k, w_k)]
-            if noisy.ndim == 5:  # motion UNet: context per frame, batch-major (B·F, 1, C)
-                context = context.repeat_interleave(noisy.shape[2], dim=0)
-            with self.injector.features(features):
-                return self.denoising_unet(noisy, timesteps, encoder_hidden_states=context).sample
-        finally:
-            self.attention.clear()
-
-
-def build_stage1_networks(
-    config: Lmk2VideoModelConfig, pretrained_unet: str | Path | None = None
-) -> Lmk2VideoNetworks:
-    """Fresh stage-1 networks (reference UNet, 2-D denoiser, guider) at the config's size.
-
-    Both UNets start from the same weights, as in the official recipe, where both are loaded from SD1.5
-    (``pretrained_unet``: a diffusers UNet folder such as ``stable-diffusion-v1-5/unet``, which must match
-    ``config.unet``). Without it the reference UNet copies the randomly initialised denoiser (minus its
-    output head), so at step 0 the reference features are the very features the denoiser computes.
-
-    Raises:
-        ValueError: the pretrained UNet's weights do not fit ``config.unet`` (names the folder).
-    """
-    denoiser = build_image_denoising_unet(config.unet)
-    if pretrained_unet is not None:
-        pretrained = UNet2DConditionModel.from_pretrained(str(pretrained_unet), local_files_only=True)
-        try:
-            denoiser.load_state_dict(pretrained.state_dict())
-        except RuntimeError as error:  # missing / unexpected keys or shapes
-            raise ValueError(f"{pretrained_unet} does not fit the configured UNet: {error}") from None
-        del pretrained
-    reference = build_reference_unet(config.unet)
-    report = reference.load_state_dict(denoiser.state_dict(), strict=False)
-    if report.missing_keys or any(
-        not k.startswith(("conv_norm_out.", "conv_out.")) for k in report.unexpected_keys
-    ):
-        raise ValueError(f"reference and denoising UNets differ: {report}")
-    return Lmk2VideoNetworks(reference, denoiser, build_pose_guider(config))
 
 
 def clip_grad_norm_float64(parameters, max_norm: float) -> float:
@@ -235,7 +138,7 @@ class Stage1Trainer:
     """Stage-1 training with exact resume.
 
     Args:
-        networks: from :func:`build_stage1_networks` (or loaded weights).
+        networks: from :func:`~aniportrait_lib.models.lmk2video.build_stage1_networks` (or loaded weights).
         vae: frozen ``AutoencoderKL`` (latents × 0.18215). image_encoder: frozen CLIP image encoder.
         dataset: :class:`FramePairDataset` at ``config.image_size``.
         config: the recipe. output_dir: ``checkpoint-*.pt``, ``latest`` and ``log.csv`` go here.

@@ -20,90 +20,25 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
-from aniportrait_lib.models.image_models import CLIP_VIT_L14_CONFIG, SD_VAE_FT_MSE_CONFIG
+from aniportrait_lib.models.lmk2video import (
+    SMALL_VAE_CONFIG,
+    TINY_CLIP_CONFIG,
+    Lmk2VideoModelConfig,
+    small_unet_config,
+)
 from aniportrait_lib.models.scheduler import DDIMConfig, training_scheduler_config
-from aniportrait_lib.models.unets import SD15_UNET_CONFIG
 
 __all__ = [
     "LMK2VIDEO_PROFILES",
-    "GuiderKind",
     "Lmk2VideoEvalConfig",
-    "Lmk2VideoModelConfig",
     "Lmk2VideoProfile",
     "Stage1TrainConfig",
     "Stage2TrainConfig",
     "VaePretrainConfig",
     "lmk2video_profile",
-    "small_unet_config",
 ]
-
-GuiderKind = Literal["a", "b", "c"]
-"""(a) AnimateAnyone single-scale; (b) AniPortrait multi-scale as released; (c) as the paper describes."""
-
-
-def small_unet_config(
-    widths: tuple[int, ...] = (32, 64, 128, 128), context_dim: int = 32, latent_channels: int = 8
-) -> dict[str, Any]:
-    """SD-style UNet config with SD1.5's block layout at a small size (1 layer per block, 2 heads)."""
-    config = copy.deepcopy(SD15_UNET_CONFIG)
-    config.update(
-        in_channels=latent_channels,  # = the small VAE's latent channels (SD: 4)
-        out_channels=latent_channels,
-        block_out_channels=list(widths),
-        layers_per_block=1,  # SD1.5: 2
-        attention_head_dim=2,  # SD naming: number of heads (SD1.5: 8)
-        cross_attention_dim=context_dim,  # = CLIP projection_dim (SD1.5 / ViT-L: 768)
-        sample_size=8,
-    )
-    return config
-
-
-TINY_CLIP_CONFIG: dict[str, Any] = {
-    # kit: a 1-layer ViT (random, frozen); keeps the 224 px CLIPImageProcessor input of the official code
-    "hidden_size": 32,
-    "intermediate_size": 64,
-    "num_hidden_layers": 1,
-    "num_attention_heads": 2,
-    "image_size": 224,
-    "patch_size": 32,
-    "projection_dim": 32,
-    "hidden_act": "quick_gelu",
-    "layer_norm_eps": 1e-5,
-}
-
-SMALL_VAE_CONFIG: dict[str, Any] = {
-    # kit: 4 blocks → /8 like sd-vae-ft-mse (block_out 128..512, 2 layers), at 1/8 - 1/16 the width
-    "in_channels": 3,
-    "out_channels": 3,
-    "down_block_types": ["DownEncoderBlock2D"] * 4,
-    "up_block_types": ["UpDecoderBlock2D"] * 4,
-    "block_out_channels": [16, 32, 32, 32],
-    "layers_per_block": 1,
-    "act_fn": "silu",
-    "latent_channels": 8,  # sd-vae-ft-mse: 4; on the quick corpus after 200 steps 22.9 dB vs 21.6 dB
-    "norm_num_groups": 16,  # sd-vae-ft-mse: 32 (the 16-channel block needs fewer groups)
-    "sample_size": 96,
-}
-
-
-@dataclass
-class Lmk2VideoModelConfig:
-    """Sizes of the Lmk2Video networks (defaults: official SD1.5 / ViT-L / sd-vae-ft-mse sizes)."""
-
-    unet: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(SD15_UNET_CONFIG))  # both UNets
-    vae: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(SD_VAE_FT_MSE_CONFIG))
-    clip: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(CLIP_VIT_L14_CONFIG))
-    guider: GuiderKind = "b"  # official release: (b)
-    guider_attention_heads: int = 16  # official Transformer2DModel default (16 × 88)
-    guider_attention_head_dim: int = 88
-    single_guider_channels: tuple[int, ...] = (16, 32, 64, 128)  # AnimateAnyone (a) conv widths
-
-    @property
-    def latent_channels(self) -> int:
-        """Guider output width = first UNet width (SD1.5: 320)."""
-        return int(self.unet["block_out_channels"][0])
 
 
 @dataclass

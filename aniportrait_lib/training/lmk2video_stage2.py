@@ -1,47 +1,30 @@
 """Lmk2Video stage 2 (official ``train_stage_2.py``, spec §4): motion modules only, on 16-frame clips.
 
 Starts from stage-1 weights: the 2-D denoiser becomes a ``UNetMotionModel`` whose motion modules output
-zero at first (:func:`~.lmk2video_export.to_video_unet`; the official code initialises them from
-AnimateDiff's ``mm_sd_v15_v2.ckpt``, which the small profiles do not have), the reference UNet and the
-pose guider are copied and frozen, and only parameters under ``motion_modules`` train. Everything else -
-loss, min-SNR weights, noise offset, unconditional drop, checkpoints and exact resume - is the stage-1
-trainer's, applied to ``(B, 4, F, h, w)`` latents.
+zero at first (:func:`~aniportrait_lib.models.lmk2video.build_stage2_networks`; the official code
+initialises them from AnimateDiff's ``mm_sd_v15_v2.ckpt``, which the small profiles do not have), the
+reference UNet and the pose guider are copied and frozen, and only parameters under ``motion_modules``
+train. Everything else - loss, min-SNR weights, noise offset, unconditional drop, checkpoints and exact
+resume - is the stage-1 trainer's, applied to ``(B, 4, F, h, w)`` latents.
 
-Export: ``motion_module-N.pth`` = the denoiser's motion-module entries in official key layout, which the
-kit's :func:`~aniportrait_lib.weights.lmk2video_checkpoints.load_official_denoising_unet` reads back.
+Export: :func:`~aniportrait_lib.weights.kit_lmk2video.export_stage2` writes ``motion_module-N.pth``, the
+denoiser's motion-module entries in the official key layout.
 """
 
 from __future__ import annotations
 
-import copy
-from pathlib import Path
-
 import torch
 from diffusers import UNetMotionModel
-from diffusers.models.attention_processor import AttnProcessor2_0
 
-from aniportrait_lib.models.unets import MotionModuleConfig
-from aniportrait_lib.weights.lmk2video_checkpoints import kit_to_official_unet
+from aniportrait_lib.models.lmk2video import Lmk2VideoNetworks
 
-from .checkpoint import atomic_torch_save
-from .lmk2video import Lmk2VideoNetworks, Stage1Trainer
-from .lmk2video_export import to_video_unet
+from .lmk2video import Stage1Trainer
 
-__all__ = ["Stage2Trainer", "build_stage2_networks", "export_stage2"]
-
-
-def build_stage2_networks(
-    stage1: Lmk2VideoNetworks, unet_config: dict, motion: MotionModuleConfig | None = None
-) -> Lmk2VideoNetworks:
-    """Stage-2 networks from trained stage-1 ones (copies; ``stage1`` is left untouched)."""
-    reference_unet = copy.deepcopy(stage1.reference_unet)
-    reference_unet.set_attn_processor(AttnProcessor2_0())  # drop stage 1's writer processors
-    video_unet = to_video_unet(stage1.denoising_unet, unet_config, motion)
-    return Lmk2VideoNetworks(reference_unet, video_unet, copy.deepcopy(stage1.pose_guider))
+__all__ = ["Stage2Trainer"]
 
 
 class Stage2Trainer(Stage1Trainer):
-    """Trains only ``motion_modules`` of a :func:`build_stage2_networks` denoiser on clip windows.
+    """Trains only ``motion_modules`` of a stage-2 denoiser (``build_stage2_networks``) on clip windows.
 
     ``dataset`` must be a :class:`~.lmk2video_data.ClipWindowDataset`; ``config`` a
     :class:`~.lmk2video_config.Stage2TrainConfig`. The frozen networks stay in eval mode (BatchNorm
@@ -51,7 +34,9 @@ class Stage2Trainer(Stage1Trainer):
     @staticmethod
     def _check_denoiser(networks: Lmk2VideoNetworks) -> None:
         if not isinstance(networks.denoising_unet, UNetMotionModel):
-            raise ValueError("stage 2 trains a motion UNet: build the networks with build_stage2_networks")
+            raise ValueError(
+                "stage 2 trains a motion UNet: build the networks with models.lmk2video.build_stage2_networks"
+            )
 
     def select_trainable(self, networks: Lmk2VideoNetworks) -> None:
         """Only parameters whose name contains ``motion_modules``."""
@@ -77,15 +62,3 @@ class Stage2Trainer(Stage1Trainer):
         self.networks.train()
         self.unwrapped.reference_unet.eval()
         self.unwrapped.pose_guider.eval()
-
-
-def export_stage2(networks: Lmk2VideoNetworks, folder: str | Path, step: int) -> Path:
-    """Write ``motion_module-<step>.pth`` (official key layout, as ``train_stage_2.py`` saves it)."""
-    state = {
-        k: v.detach().cpu().clone()
-        for k, v in networks.denoising_unet.state_dict().items()
-        if "motion_modules" in k
-    }
-    path = Path(folder) / f"motion_module-{step}.pth"
-    atomic_torch_save(kit_to_official_unet(state), path)
-    return path

@@ -21,7 +21,7 @@ steps gave −9.5 % with 8-frame clips at stride 1, −8.1 % with strides 1 and 
 (twice the compute per step), the same with lr 3e-3; and 200 / 500 / 1000 steps gave −5.5 / −9.5 / −11 %.
 
 Generation with these motion modules uses the same 8-frame windows (the stage-2 export's ``config.json``
-carries them to :func:`~aniportrait_lib.weights.selection.resolve_weights`).
+carries them to :func:`~aniportrait_lib.pipelines.selection.resolve_weights`).
 
 **Flicker against lip sync (cpu).** Temporal layers could lower flicker by smoothing the one fast, small
 motion of a talking head, the mouth, so notebook 04 measures mouth following beside flicker, and notebook 05

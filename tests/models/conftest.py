@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from aniportrait_lib.models.components import load_oracle_components
-
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():
@@ -29,9 +27,3 @@ def oracle_configs(oracle_dir: Path) -> dict:
 @pytest.fixture(scope="session")
 def unet_io(oracle_dir: Path) -> dict:
     return torch.load(oracle_dir / "unet_io.pt", weights_only=True)
-
-
-@pytest.fixture(scope="session")
-def oracle_components(oracle_dir: Path):
-    """Tiny components with the oracle weights (shared: tests must undo any hooks/processors they add)."""
-    return load_oracle_components(oracle_dir)

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from aniportrait_lib.models.components import load_oracle_guider
 from aniportrait_lib.models.pose_guider import (
     MultiScalePoseGuider,
     MultiScalePoseGuiderConfig,
@@ -14,6 +13,7 @@ from aniportrait_lib.models.pose_guider import (
     SingleScalePoseGuiderConfig,
     pose_images_to_tensor,
 )
+from aniportrait_lib.weights.components import load_oracle_guider
 
 TINY = dict(latent_channels=32, num_attention_heads=2, attention_head_dim=8)
 

@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from aniportrait_lib.models.components import load_oracle_guider
 from aniportrait_lib.models.pose_injection import PoseInjector
 from aniportrait_lib.models.reference_attention import ReferenceAttention, pair_reference_blocks
+from aniportrait_lib.weights.components import load_oracle_guider
 
 ATOL = 1e-4
 

@@ -9,10 +9,6 @@ import soundfile as sf
 import torch
 
 from aniportrait_lib.data.samples import load_portrait, load_speech
-from aniportrait_lib.models.components import (
-    _oracle_guider_config,
-    load_official_components,
-)
 from aniportrait_lib.models.scheduler import DDIMConfig
 from aniportrait_lib.pipelines.generate import (
     GenerateConfig,
@@ -22,6 +18,10 @@ from aniportrait_lib.pipelines.generate import (
 )
 from aniportrait_lib.pipelines.pose2video import Pose2VideoPipeline
 from aniportrait_lib.video_io import probe_video
+from aniportrait_lib.weights.components import (
+    _oracle_guider_config,
+    load_official_components,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,7 @@ def _pipeline(official_folder, official_compat: bool) -> Pose2VideoPipeline:
         guider_config=_oracle_guider_config(configs, official_compat),
         scheduler_config=DDIMConfig(**configs["scheduler"]),
     )
-    pipe = c.pipeline(official_compat)
+    pipe = Pose2VideoPipeline.from_components(c, official_compat)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

@@ -7,9 +7,9 @@ import PIL.Image
 import pytest
 import torch
 
-from aniportrait_lib.models.components import load_oracle_components
 from aniportrait_lib.pipelines.context import clipped_windows, context_windows, wrapping_windows
 from aniportrait_lib.pipelines.pose2video import Pose2VideoPipeline
+from aniportrait_lib.weights.components import load_oracle_components
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -48,7 +48,7 @@ def pipeline_io(oracle_dir):
 
 def _official_pipeline(oracle_dir) -> Pose2VideoPipeline:
     """Fresh components each time: train-mode BatchNorm mutates the guider's running statistics."""
-    return load_oracle_components(oracle_dir, official_compat=True).pipeline(official_compat=True)
+    return Pose2VideoPipeline.from_components(load_oracle_components(oracle_dir, official_compat=True), True)
 
 
 @pytest.mark.slow
@@ -75,7 +75,7 @@ def test_matches_official_pipeline(oracle_dir, pipeline_io, case):
 
 def test_kit_defaults_run_without_guidance_and_leave_unets_stock(oracle_dir):
     c = load_oracle_components(oracle_dir)
-    pipe = c.pipeline()
+    pipe = Pose2VideoPipeline.from_components(c)
     pipe.set_progress_bar_config(disable=True)
     poses = np.zeros((3, 64, 64, 3), dtype=np.uint8)
     image = PIL.Image.new("RGB", (80, 70), (120, 90, 60))

@@ -11,22 +11,25 @@ import torch
 
 from aniportrait_lib.landmarks.drawing import draw_landmarks
 from aniportrait_lib.models.image_models import build_clip_image_encoder, build_vae
-from aniportrait_lib.training.checkpoint import latest_checkpoint
-from aniportrait_lib.training.lmk2video import Stage1Trainer, build_stage1_networks, min_snr_weights
-from aniportrait_lib.training.lmk2video_config import (
+from aniportrait_lib.models.lmk2video import (
     SMALL_VAE_CONFIG,
     TINY_CLIP_CONFIG,
     Lmk2VideoModelConfig,
-    Stage1TrainConfig,
+    build_stage1_networks,
+    build_stage2_networks,
     small_unet_config,
+    to_video_unet,
 )
+from aniportrait_lib.training.checkpoint import latest_checkpoint
+from aniportrait_lib.training.lmk2video import Stage1Trainer, min_snr_weights
+from aniportrait_lib.training.lmk2video_config import Stage1TrainConfig
 from aniportrait_lib.training.lmk2video_data import FramePairDataset
-from aniportrait_lib.training.lmk2video_export import (
+from aniportrait_lib.weights.kit_lmk2video import (
     export_stage1,
+    export_stage2,
     load_stage1_official,
     load_stage1_run,
     save_stage1_run,
-    to_video_unet,
 )
 
 SIZE = 32  # latents 4×4; guider maps 4, 2, 1, 1, 1 px
@@ -243,7 +246,7 @@ def test_loss_decreases_over_a_few_dozen_steps(dataset, frozen, tmp_path):
 def test_stage2_trains_only_motion_modules_and_exports_officially(dataset, frozen, tmp_path):
     from aniportrait_lib.training.lmk2video_config import Stage2TrainConfig
     from aniportrait_lib.training.lmk2video_data import ClipWindowDataset
-    from aniportrait_lib.training.lmk2video_stage2 import Stage2Trainer, build_stage2_networks, export_stage2
+    from aniportrait_lib.training.lmk2video_stage2 import Stage2Trainer
     from aniportrait_lib.weights.lmk2video_checkpoints import load_checkpoint, load_official_denoising_unet
 
     clips = ClipWindowDataset(dataset.frames, dataset.lmks, SIZE, seed=2, num_frames=4, strides=(1, 4))
@@ -311,8 +314,8 @@ def test_mouth_weighted_loss_weighs_each_targets_lips(dataset, frozen, tmp_path)
 
 
 def test_gpu_profile_carries_the_official_recipe():
+    from aniportrait_lib.studies.pose_guider_study import prepare_frozen_models
     from aniportrait_lib.training.lmk2video_config import Stage2TrainConfig, lmk2video_profile
-    from aniportrait_lib.training.lmk2video_study import prepare_frozen_models
 
     gpu = lmk2video_profile("gpu").stage1
     assert (gpu.learning_rate, gpu.batch_size, gpu.seed, gpu.image_size) == (1e-5, 2, 12580, 512)
@@ -363,18 +366,18 @@ def test_both_unets_start_from_the_same_weights():
 
 
 def test_final_model_continues_the_study_run_exactly_and_leaves_it_untouched(dataset, frozen, tmp_path):
+    from aniportrait_lib.studies.pose_guider_study import (
+        FINAL_MODEL,
+        FrozenModels,
+        GuiderStudy,
+        train_final_model,
+    )
     from aniportrait_lib.training.lmk2video_config import (
         Lmk2VideoEvalConfig,
         Lmk2VideoProfile,
         VaePretrainConfig,
     )
     from aniportrait_lib.training.lmk2video_data import EvalClip
-    from aniportrait_lib.training.lmk2video_study import (
-        FINAL_MODEL,
-        FrozenModels,
-        GuiderStudy,
-        train_final_model,
-    )
 
     profile = Lmk2VideoProfile(
         "tiny", _model(), VaePretrainConfig(), _config(max_steps=3),

@@ -12,25 +12,16 @@ import torch
 
 from aniportrait_lib.data.mini_corpus import ClipSpec, MiniCorpus
 from aniportrait_lib.models.image_models import build_clip_image_encoder, build_vae
-from aniportrait_lib.runner.notebook import start_notebook
-from aniportrait_lib.training.lmk2video import build_stage1_networks
-from aniportrait_lib.training.lmk2video_config import (
+from aniportrait_lib.models.lmk2video import (
     SMALL_VAE_CONFIG,
     TINY_CLIP_CONFIG,
     Lmk2VideoModelConfig,
-    Stage2TrainConfig,
+    build_stage1_networks,
     small_unet_config,
+    to_video_unet,
 )
-from aniportrait_lib.training.lmk2video_export import save_stage1_run
-from aniportrait_lib.training.lmk2video_motion_report import (
-    comparison_table,
-    describe_comparison,
-    log_motion_metrics,
-    plot_flicker_over_time,
-    plot_training_loss,
-    write_side_by_side,
-)
-from aniportrait_lib.training.lmk2video_motion_study import (
+from aniportrait_lib.runner.notebook import start_notebook
+from aniportrait_lib.studies.train_motion_module import (
     STAGE1_ONLY,
     STAGE2,
     STAGE2_SUBFOLDER,
@@ -49,8 +40,18 @@ from aniportrait_lib.training.lmk2video_motion_study import (
     verify_export,
     video_pipeline,
 )
+from aniportrait_lib.studies.train_motion_module_report import (
+    comparison_table,
+    describe_comparison,
+    log_motion_metrics,
+    plot_flicker_over_time,
+    plot_training_loss,
+    write_side_by_side,
+)
+from aniportrait_lib.training.lmk2video_config import Stage2TrainConfig
 from aniportrait_lib.training.lmk2video_stage2_config import motion_study_profile
 from aniportrait_lib.video_io import probe_video, write_video
+from aniportrait_lib.weights.kit_lmk2video import save_stage1_run
 from aniportrait_lib.weights.lmk2video_checkpoints import load_checkpoint
 
 SIZE, SOURCE, FRAMES, RATE = 32, 64, 14, 16000
@@ -204,8 +205,6 @@ def test_export_lands_where_inference_looks_and_loads_back_identically(start, tr
 
 
 def test_motion_modules_load_from_an_animatediff_style_file(start, trained, run_folder, tmp_path):
-    from aniportrait_lib.training.lmk2video_export import to_video_unet
-
     path = export_motion_modules(trained, start, run_folder, _profile())
     fresh = to_video_unet(start.run.networks.denoising_unet, start.run.model.unet)
     load_animatediff_motion(fresh, path)

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from aniportrait_lib.audio.inference import MotionConfig
-from aniportrait_lib.training import audio2lmk_export
-from aniportrait_lib.training.audio2lmk_export import (
+from aniportrait_lib.weights import kit_audio2lmk as audio2lmk_export
+from aniportrait_lib.weights.kit_audio2lmk import (
     AUDIO2LMK_CONFIG_FILE,
     KIT_MOTION,
     load_audio2lmk_run,
@@ -28,7 +28,7 @@ def _trained_like(pair):
 def test_round_trip_gives_the_same_models_and_settings(fresh_tiny_audio_models, tmp_path):
     mesh, pose = _trained_like(fresh_tiny_audio_models)
     written = save_audio2lmk_run(tmp_path / "audio2lmk", mesh, pose, "quick")
-    assert sorted(written) == ["audio2mesh", "audio2pose", "config"]
+    assert sorted(written) == ["audio2mesh", "audio2pose", "config", "index"]
     run = load_audio2lmk_run(tmp_path / "audio2lmk")
     for trained, loaded in ((mesh, run.audio2mesh), (pose, run.audio2pose)):
         state = loaded.state_dict()

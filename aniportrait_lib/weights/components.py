@@ -1,4 +1,6 @@
-"""All Lmk2Video networks together: build them from configs and fill them from local weight files.
+"""All Lmk2Video networks together, filled from official-format weight files on disk.
+
+:class:`~aniportrait_lib.pipelines.pose2video.Pose2VideoPipeline` ``.from_components`` samples with them.
 
 Two sources of weights are supported, both in the **official key format** and both local:
 
@@ -19,16 +21,17 @@ import torch
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel, UNetMotionModel
 from transformers import CLIPVisionModelWithProjection
 
-from ..weights.lmk2video_checkpoints import (
+from aniportrait_lib.models.image_models import build_clip_image_encoder, build_vae
+from aniportrait_lib.models.pose_guider import MultiScalePoseGuider, MultiScalePoseGuiderConfig
+from aniportrait_lib.models.scheduler import DDIMConfig, build_scheduler
+from aniportrait_lib.models.unets import build_denoising_unet, build_reference_unet
+
+from .lmk2video_checkpoints import (
     image_encoder_to_kit,
     load_checkpoint,
     load_into,
     load_official_denoising_unet,
 )
-from .image_models import build_clip_image_encoder, build_vae
-from .pose_guider import MultiScalePoseGuider, MultiScalePoseGuiderConfig
-from .scheduler import DDIMConfig, build_scheduler
-from .unets import build_denoising_unet, build_reference_unet
 
 __all__ = ["Lmk2VideoComponents", "load_official_components", "load_oracle_components", "oracle_state_dict"]
 
@@ -49,13 +52,6 @@ class Lmk2VideoComponents:
         for net in (self.vae, self.image_encoder, self.reference_unet, self.denoising_unet, self.pose_guider):
             net.eval()
         return self
-
-    def pipeline(self, official_compat: bool = False):
-        """A :class:`~aniportrait_lib.pipelines.pose2video.Pose2VideoPipeline` over these parts."""
-        from aniportrait_lib.pipelines.pose2video import Pose2VideoPipeline  # the pipeline imports models
-
-        return Pose2VideoPipeline(self.vae, self.image_encoder, self.reference_unet, self.denoising_unet,
-                                  self.pose_guider, self.scheduler, official_compat)  # fmt: skip
 
 
 def oracle_state_dict(oracle_dir: str | Path, name: str) -> dict[str, torch.Tensor]:

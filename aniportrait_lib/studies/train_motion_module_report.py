@@ -13,10 +13,10 @@ import cv2
 import matplotlib.pyplot as plt
 import numpy as np
 
+from aniportrait_lib.training.lmk2video_data import EvalClip
 from aniportrait_lib.video_io import write_video
 
-from .lmk2video_data import EvalClip
-from .lmk2video_motion_study import STAGE1_ONLY, STAGE2, VAE_FLOOR, MotionComparison, MotionTraining
+from .train_motion_module import STAGE1_ONLY, STAGE2, VAE_FLOOR, MotionComparison, MotionTraining
 
 __all__ = [
     "MEASURABLE_CHANGE",

@@ -1,4 +1,4 @@
-"""``python -m aniportrait_lib.generate`` on a tiny kit run: videos out, one clear error for bad input."""
+"""``python -m aniportrait_lib.animate`` on a tiny kit run: videos out, one clear error for bad input."""
 
 import json
 import os
@@ -11,8 +11,8 @@ import PIL.Image
 import pytest
 import soundfile as sf
 
+from aniportrait_lib.animate import main
 from aniportrait_lib.data.samples import load_speech
-from aniportrait_lib.generate import main
 from aniportrait_lib.paths import DATA_SAMPLES
 from aniportrait_lib.video_io import probe_video
 
@@ -30,7 +30,7 @@ def half_second_speech(tmp_path_factory):
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "aniportrait_lib.generate", *args]
+    command = [sys.executable, "-m", "aniportrait_lib.animate", *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, check=False)
 
 
@@ -68,8 +68,8 @@ def test_missing_weights_exit_with_the_list_and_no_traceback(tmp_path, half_seco
     done = _cli("--ref", str(PORTRAIT), "--audio", str(half_second_speech), "--out", str(out),
                 "--weights", f"kit:{tmp_path / 'empty_run'}")  # fmt: skip
     assert done.returncode == 2
-    assert done.stderr.startswith("error: kit run folder") and "Traceback" not in done.stderr
-    assert "notebook 02_train_audio2lmk" in done.stderr and "notebook 03_pose_guider_study" in done.stderr
+    assert done.stderr.startswith("error: kit export") and "Traceback" not in done.stderr
+    assert "no kit_index.json" in done.stderr and "notebooks 02-04" in done.stderr
     assert not out.exists()
 
 

@@ -1,11 +1,11 @@
-"""``python -m aniportrait_lib.generate``: a portrait and speech (or head motion) → an MP4, from the shell.
+"""``python -m aniportrait_lib.animate``: a portrait and speech (or head motion) → an MP4, from the shell.
 
 What notebook 05 does, for people who script (a thin layer over :mod:`aniportrait_lib.pipelines.generate`)::
 
-    python -m aniportrait_lib.generate --ref me.png --audio speech.wav --out talk.mp4
-    python -m aniportrait_lib.generate --ref me.png --audio speech.wav --pose-template pose.npy --out talk.mp4
-    python -m aniportrait_lib.generate --ref me.png --pose-template pose_temp.npy --out nod.mp4
-    python -m aniportrait_lib.generate --ref me.png --pose-video source.mp4 --out reenacted.mp4
+    python -m aniportrait_lib.animate --ref me.png --audio speech.wav --out talk.mp4
+    python -m aniportrait_lib.animate --ref me.png --audio speech.wav --pose-template pose.npy --out talk.mp4
+    python -m aniportrait_lib.animate --ref me.png --pose-template pose_temp.npy --out nod.mp4
+    python -m aniportrait_lib.animate --ref me.png --pose-video source.mp4 --out reenacted.mp4
 
 Weights: ``--weights official:<folder>`` (the released checkpoints in the official layout) or
 ``--weights kit:<run folder>`` (what notebooks 02-04 trained, e.g. ``kit:outputs/runs/latest-cpu``);
@@ -28,7 +28,7 @@ from aniportrait_lib.config import DEFAULT_PROFILE, PROFILES, get_profile
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m aniportrait_lib.generate",
+        prog="python -m aniportrait_lib.animate",
         description="Animate a portrait with speech (audio → video) or with head motion (pose → video).",
     )
     parser.add_argument("--ref", required=True, type=Path, help="the portrait (an image with one face)")
@@ -121,8 +121,8 @@ def run(args: argparse.Namespace) -> Path:
     from aniportrait_lib.audio.features import load_waveform
     from aniportrait_lib.pipelines.generate import audio_to_video, pose_to_video
     from aniportrait_lib.pipelines.motion_sources import read_pose_template
+    from aniportrait_lib.pipelines.selection import default_weights_spec, parse_weights_spec, resolve_weights
     from aniportrait_lib.pipelines.stages import StageMeter
-    from aniportrait_lib.weights.selection import default_weights_spec, parse_weights_spec, resolve_weights
 
     _check_arguments(args)
     profile = get_profile(args.profile)

@@ -1,6 +1,7 @@
 """Weights selection: spec parsing, kit run folders (complete, incomplete, with a stage-2 export) and official
 folders (incomplete, and the oracle written in the official layout)."""
 
+import dataclasses
 import json
 import shutil
 
@@ -8,22 +9,20 @@ import numpy as np
 import pytest
 import torch
 
-from aniportrait_lib.models.components import _oracle_guider_config
 from aniportrait_lib.models.scheduler import DDIMConfig
 from aniportrait_lib.paths import DATA_SAMPLES, weights_dir
 from aniportrait_lib.pipelines.generate import GenerateConfig, audio_to_video, pose_to_video
-from aniportrait_lib.training.lmk2video_config import lmk2video_profile
-from aniportrait_lib.video_io import read_frames
-from aniportrait_lib.weights.selection import (
-    KIT_LAYOUT,
+from aniportrait_lib.pipelines.pose2video import Pose2VideoPipeline
+from aniportrait_lib.pipelines.selection import (
     OfficialSizes,
     WeightsSpec,
     default_weights_spec,
-    latest_motion_module,
-    missing_kit_pieces,
     parse_weights_spec,
     resolve_weights,
 )
+from aniportrait_lib.training.lmk2video_config import lmk2video_profile
+from aniportrait_lib.video_io import read_frames
+from aniportrait_lib.weights.components import _oracle_guider_config
 
 
 def test_specs_parse_or_explain(tmp_path):
@@ -37,27 +36,83 @@ def test_specs_parse_or_explain(tmp_path):
     assert default_weights_spec("quick").startswith("kit:")
 
 
-def test_empty_run_lists_every_missing_piece_with_its_notebook(tmp_path):
-    missing = missing_kit_pieces(tmp_path)
-    assert len(missing) == 12  # profile, 5 stage-1 folder files, 3 networks, 3 audio files
-    assert sum("notebook 02_train_audio2lmk" in line for line in missing) == 3
-    assert sum("notebook 03_pose_guider_study" in line for line in missing) == 9
-    assert any("stage1_b/denoising_unet-<step>.pth" in line for line in missing)
-    assert len(missing_kit_pieces(tmp_path, audio=False)) == 9
-    with pytest.raises(ValueError, match="incomplete") as error:
+STAGE1 = "03_pose_guider_study/stage1_b"  # where the tiny_kit_run fixture keeps its exports
+AUDIO = "02_train_audio2lmk/audio2lmk"
+
+
+def test_a_folder_without_exports_says_so(tmp_path):
+    with pytest.raises(ValueError, match="no kit_index.json in this folder"):
         resolve_weights(f"kit:{tmp_path}")
-    assert all(line.split("  (")[0] in str(error.value) for line in missing)
     with pytest.raises(ValueError, match="is not a folder"):
         resolve_weights(f"kit:{tmp_path / 'nowhere'}")
 
 
-def test_a_run_missing_one_network_names_that_file(tiny_kit_run, tmp_path):
+def test_missing_components_are_named_with_what_writes_them(tiny_kit_run, tmp_path):
+    shutil.copytree(tiny_kit_run / STAGE1, tmp_path / "only_stage1")
+    with pytest.raises(ValueError, match="incomplete for audio → video") as error:
+        resolve_weights(f"kit:{tmp_path}")
+    assert "audio2lmk: the Audio2Lmk export (notebook 02_train_audio2lmk" in str(error.value)
+    assert "stage1" not in str(error.value).split("missing:")[1].split("found:")[0]
+
+
+def test_every_problem_of_an_inconsistent_export_is_listed(tiny_kit_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(tiny_kit_run, run)
-    (run / KIT_LAYOUT.stage1 / "pose_guider-7.pth").unlink()
-    assert missing_kit_pieces(run) == [
-        f"{KIT_LAYOUT.stage1}/pose_guider-7.pth  (written by notebook 03_pose_guider_study, export cell)"
-    ]
+    (run / STAGE1 / "pose_guider-7.pth").unlink()
+    with (run / AUDIO / "audio2pose.pt").open("ab") as file:
+        file.write(b"appended")
+    shutil.copytree(run / STAGE1, run / "copy_of_stage1")
+    with pytest.raises(ValueError, match="is inconsistent") as error:
+        resolve_weights(f"kit:{run}")
+    message = str(error.value)
+    assert message.count("pose_guider-7.pth, which is missing") == 2  # in both copies
+    assert "audio2pose.pt with" in message and "changed or truncated" in message
+    assert "stage1 is exported twice" in message
+    (run / AUDIO / "kit_index.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not a readable index"):
+        resolve_weights(f"kit:{run / AUDIO}")
+
+
+@pytest.mark.slow
+def test_a_copied_export_folder_resolves_like_its_run(tiny_kit_run, tmp_path):
+    copied = tmp_path / "my_weights"
+    shutil.copytree(tiny_kit_run / STAGE1, copied / "video")
+    shutil.copytree(tiny_kit_run / AUDIO, copied / "speech")
+    from_run = resolve_weights(f"kit:{tiny_kit_run}")
+    from_copy = resolve_weights(f"kit:{copied}")
+    assert from_copy.config == from_run.config and from_copy.motion == from_run.motion
+    assert from_copy.files == {"stage1": str(copied / "video"), "audio2lmk": str(copied / "speech")}
+    ours, theirs = (
+        from_copy.pipeline.denoising_unet.state_dict(),
+        from_run.pipeline.denoising_unet.state_dict(),
+    )
+    assert all(torch.equal(ours[k], v) for k, v in theirs.items() if "motion_modules" not in k)
+
+
+def test_a_run_folder_from_before_indexes_is_indexed_in_place(tiny_kit_run, tmp_path):
+    from aniportrait_lib.weights.__main__ import main as weights_cli
+    from aniportrait_lib.weights.kit_index import find_export
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_kit_run, run)
+    for index in run.rglob("kit_index.json"):
+        index.unlink()
+    evaluation = dataclasses.asdict(lmk2video_profile("quick").evaluation)
+    (run / "03_pose_guider_study" / "config.json").write_text(
+        json.dumps({"profile": {"name": "quick"}, "lmk2video": {"evaluation": evaluation}})
+    )
+    with pytest.raises(ValueError, match="written before exports described themselves") as error:
+        resolve_weights(f"kit:{run}")
+    assert f"python -m aniportrait_lib.weights index {run}" in str(error.value)
+    assert weights_cli(["index", str(run)]) == 0
+    export = find_export(run)
+    assert set(export.components) == {"stage1", "audio2lmk"}
+    sampling = export["stage1"].config["sampling"]
+    assert (
+        sampling["steps"] == evaluation["num_inference_steps"]
+        and sampling["scheduler"]["beta_schedule"] == (evaluation["scheduler"]["beta_schedule"])
+    )
+    assert export["stage1"].made_by["source"] == "legacy run folder, indexed in place"
 
 
 @pytest.mark.slow
@@ -88,36 +143,58 @@ def test_kit_run_resolves_with_the_profile_sampling_and_says_motion_is_zero(tiny
 
 @pytest.mark.slow
 def test_a_stage2_export_fills_the_motion_modules(tiny_kit_run, tmp_path):
-    from aniportrait_lib.training.lmk2video_export import load_stage1_run
-    from aniportrait_lib.training.lmk2video_stage2 import build_stage2_networks, export_stage2
+    from aniportrait_lib.models.lmk2video import build_stage2_networks
+    from aniportrait_lib.weights.kit_lmk2video import export_stage2, latest_motion_module, load_stage1_run
 
     run = tmp_path / "run"
     shutil.copytree(tiny_kit_run, run)
-    stage1 = load_stage1_run(run / KIT_LAYOUT.stage1)
+    stage1 = load_stage1_run(run / STAGE1)
     stage2 = build_stage2_networks(stage1.networks, stage1.model.unet)
     with torch.no_grad():
         for name, parameter in stage2.denoising_unet.named_parameters():
             if "motion_modules" in name:
                 parameter.copy_(torch.randn_like(parameter))
-    folder = run / KIT_LAYOUT.stage2
-    folder.mkdir(parents=True)
+    folder = run / "elsewhere" / "stage2"
+    denoiser = run / STAGE1 / "denoising_unet-7.pth"
     export_stage2(stage2, folder, 5)
-    newest = export_stage2(stage2, folder, 40)
+    newest = export_stage2(stage2, folder, 40, stage1_denoiser=denoiser)  # no context: official windows
     (folder / "motion_module-notes.pth").write_text("not a checkpoint")  # ignored: not a step
     assert latest_motion_module(folder) == newest
     models = resolve_weights(f"kit:{run}", audio=False)
     assert models.files["motion_module"] == str(newest)
-    assert len(models.notes) == 1 and "config.json is missing" in models.notes[0]
+    assert len(models.notes) == 1 and "does not say which context windows" in models.notes[0]
     assert (models.config.context_frames, models.config.context_overlap) == (16, 4)  # official fallback
-    trained_with = {"evaluation": {"context_frames": 8, "context_overlap": 2}}  # as notebook 04 writes it
-    (folder / "config.json").write_text(json.dumps(trained_with))
+    export_stage2(stage2, folder, 40, {"context_frames": 8, "context_overlap": 2}, denoiser)  # as notebook 04
     models = resolve_weights(f"kit:{run}", audio=False)
     assert models.notes == [] and (models.config.context_frames, models.config.context_overlap) == (8, 2)
     loaded = dict(models.pipeline.denoising_unet.named_parameters())
     trained = {n: p for n, p in stage2.denoising_unet.named_parameters() if "motion_modules" in n}
     assert trained and all(torch.equal(loaded[n], p) for n, p in trained.items())
 
+    other = tmp_path / "other_stage1"
+    shutil.copytree(run / STAGE1, other)
+    with (other / "denoising_unet-7.pth").open("ab") as file:
+        file.write(b"retrained")
+    shutil.rmtree(run / STAGE1)
+    (other / "kit_index.json").unlink()
+    from aniportrait_lib.weights.kit_index import made_by
+    from aniportrait_lib.weights.kit_lmk2video import SamplingSettings, index_stage1_export
+
+    index_stage1_export(other, SamplingSettings(), made_by("test"))
+    shutil.move(other, run / STAGE1)
+    with pytest.raises(ValueError, match="trained on stage-1 denoiser denoising_unet-7.pth"):
+        resolve_weights(f"kit:{run}", audio=False)
+
+    shutil.rmtree(run / STAGE1)
+    shutil.copytree(tiny_kit_run / STAGE1, run / STAGE1)
     torch.save({"down_blocks.0.motion_modules.0.nonsense": torch.zeros(1)}, folder / "motion_module-99.pth")
+    export_stage2(stage2, folder, 40, {"context_frames": 8, "context_overlap": 2})
+    index = json.loads((folder / "kit_index.json").read_text())
+    index["components"]["motion_module"]["config"]["file"] = "motion_module-99.pth"
+    index["components"]["motion_module"]["files"] = {
+        "motion_module-99.pth": (folder / "motion_module-99.pth").stat().st_size
+    }
+    (folder / "kit_index.json").write_text(json.dumps(index))
     with pytest.raises(ValueError, match="motion_module-99.pth"):
         resolve_weights(f"kit:{run}", audio=False)
 
@@ -138,7 +215,7 @@ def test_incomplete_official_folder_reports_what_each_mode_needs(tmp_path):
 def test_official_folder_gives_the_same_video_as_its_components(official_folder, tmp_path):
     """The oracle in the official layout, resolved by spec, renders exactly what the components do."""
     from aniportrait_lib.data.samples import load_portrait
-    from aniportrait_lib.models.components import load_official_components
+    from aniportrait_lib.weights.components import load_official_components
 
     folder, configs = official_folder
     sizes = OfficialSizes(
@@ -149,7 +226,7 @@ def test_official_folder_gives_the_same_video_as_its_components(official_folder,
     assert models.config == GenerateConfig() and models.notes == []  # sampled the official way
     parts = load_official_components(folder, guider_config=sizes.guider_config,
                                      scheduler_config=sizes.scheduler_config)  # fmt: skip
-    direct = parts.pipeline()
+    direct = Pose2VideoPipeline.from_components(parts)
     direct.set_progress_bar_config(disable=True)
     template = np.zeros((6, 6))
     template[:, 1] = np.linspace(0, 8, 6)

@@ -24,22 +24,20 @@ from transformers import CLIPVisionModelWithProjection
 from aniportrait_lib.atomic import atomic_path
 from aniportrait_lib.evaluation.video_metrics import score_frames, summarize_scores
 from aniportrait_lib.models.image_models import build_clip_image_encoder, build_vae
-from aniportrait_lib.paths import weights_dir
-from aniportrait_lib.weights.layout import check_weights, format_report
-
-from .checkpoint import latest_checkpoint
-from .lmk2video import (
-    LOSS_LOG,
+from aniportrait_lib.models.lmk2video import (
+    Lmk2VideoModelConfig,
     Lmk2VideoNetworks,
-    Stage1Trainer,
     build_pose_guider,
     build_stage1_networks,
-    torch_threads,
 )
-from .lmk2video_config import Lmk2VideoModelConfig, Lmk2VideoProfile
-from .lmk2video_data import EvalClip, FramePairDataset, to_unit_range
-from .lmk2video_export import build_stage1_pipeline
-from .lmk2video_vae import calibrate_latent_scale, pretrain_vae
+from aniportrait_lib.paths import weights_dir
+from aniportrait_lib.pipelines.pose2video import Pose2VideoPipeline
+from aniportrait_lib.training.checkpoint import latest_checkpoint
+from aniportrait_lib.training.lmk2video import LOSS_LOG, Stage1Trainer, torch_threads
+from aniportrait_lib.training.lmk2video_config import Lmk2VideoProfile
+from aniportrait_lib.training.lmk2video_data import EvalClip, FramePairDataset, to_unit_range
+from aniportrait_lib.training.lmk2video_vae import calibrate_latent_scale, pretrain_vae
+from aniportrait_lib.weights.layout import check_weights, format_report
 
 __all__ = [
     "BASELINE",
@@ -224,8 +222,9 @@ def evaluate_heldout(
     """
     pipeline = None
     if networks is not None:
-        pipeline = build_stage1_pipeline(networks, frozen.vae, frozen.image_encoder, profile.model.unet,
-                                         profile.evaluation.scheduler)  # fmt: skip
+        pipeline = Pose2VideoPipeline.from_stage1(
+            networks, frozen.vae, frozen.image_encoder, profile.model.unet, profile.evaluation.scheduler
+        )
     rows, generated = [], {}
     for clip in clips:
         if pipeline is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from aniportrait_lib.models.components import load_official_components, load_oracle_components
+from aniportrait_lib.weights.components import load_official_components, load_oracle_components
 
 
 def test_oracle_components_are_complete_and_in_eval_mode(oracle_components):
