@@ -47,8 +47,9 @@ test: lint unit suite-quick validate
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
+# lint-imports: the import contracts of pyproject.toml ([tool.importlinter]: layers, no cycles).
 lint: setup
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
 
 format: setup
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .

@@ -23,7 +23,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from aniportrait_lib.config import DEFAULT_PROFILE, PROFILES, get_profile
+from aniportrait_lib.profiles import DEFAULT_PROFILE, PROFILE_NAMES, get_profile
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pose-video", type=Path, help="a talking-head video reenacted onto the portrait")
     parser.add_argument("--weights", help="official:<folder> or kit:<run folder> (default: from --profile)")
     parser.add_argument(
-        "--profile", default=DEFAULT_PROFILE, choices=sorted(PROFILES),
+        "--profile", default=DEFAULT_PROFILE, choices=sorted(PROFILE_NAMES),
         help="default weights and device: gpu = the official folder on CUDA; quick/cpu = the newest run of "
         "that profile on the CPU",
     )  # fmt: skip
@@ -116,6 +116,7 @@ def _config(args: argparse.Namespace, defaults):
 
 def run(args: argparse.Namespace) -> Path:
     """Generate the video the arguments describe; returns its path (raises ``ValueError`` on bad input)."""
+    # heavy (torch, diffusers, MediaPipe: seconds): imported after parsing, so --help answers at once
     import torch
 
     from aniportrait_lib.audio.features import load_waveform

@@ -1,8 +1,8 @@
-"""Run profiles: one definition of ``quick``, ``cpu`` and ``gpu`` for every notebook and script.
+"""Configs every stage shares: a run profile's budget (:class:`Profile`), the rendering settings
+(:class:`GenerateConfig`) and how a resolved configuration is saved (:func:`save_config`).
 
-A notebook's only knob is its ``profile`` parameter; everything that differs between a CI smoke
-run, a laptop and a paper-scale GPU run is looked up here. Stage modules keep their own typed
-configs (sizes, steps) and choose them from ``profile.name``; this module holds what all stages share.
+Which values each profile (``quick``, ``cpu``, ``gpu``) uses is chosen once, in
+:mod:`aniportrait_lib.profiles`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from aniportrait_lib.atomic import write_json
 
 
 @dataclass(frozen=True)
@@ -35,36 +37,6 @@ class Profile:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy, saved next to every output."""
         return dataclasses.asdict(self)
-
-
-PROFILES: dict[str, Profile] = {
-    "quick": Profile(
-        name="quick",
-        description="CI smoke run: tiny configs, still real training and measurement, seconds to minutes",
-        device="cpu",
-        dtype="float32",
-        requires_real_weights=False,
-        minutes_per_notebook=2.0,
-    ),
-    "cpu": Profile(
-        name="cpu",
-        description="a 2-core laptop: small configs trained on the mini corpus, meaningful numbers",
-        device="cpu",
-        dtype="float32",
-        requires_real_weights=False,
-        minutes_per_notebook=10.0,
-    ),
-    "gpu": Profile(
-        name="gpu",
-        description="paper scale on a CUDA GPU with the real pretrained weights from the weights folder",
-        device="cuda",
-        dtype="float16",
-        requires_real_weights=True,
-        minutes_per_notebook=120.0,
-    ),
-}
-
-DEFAULT_PROFILE = "cpu"
 
 
 SMALL_VIDEO_SIDE = 256
@@ -106,16 +78,6 @@ class GenerateConfig:
         return 18 if min(self.width, self.height) >= SMALL_VIDEO_SIDE else 4
 
 
-def get_profile(name: str | Profile | None = None) -> Profile:
-    """Look up a profile by name (``None`` gives the default, ``"cpu"``)."""
-    if isinstance(name, Profile):
-        return name
-    key = DEFAULT_PROFILE if name is None else str(name).strip().lower()
-    if key not in PROFILES:
-        raise ValueError(f"unknown profile {name!r}: choose one of {', '.join(PROFILES)}")
-    return PROFILES[key]
-
-
 def save_config(path: Path, **sections: Any) -> Path:
     """Write the resolved configuration of a run as JSON (dataclasses are expanded).
 
@@ -128,7 +90,5 @@ def save_config(path: Path, **sections: Any) -> Path:
         if isinstance(value, Path):
             return str(value)
         return value
-
-    from aniportrait_lib.atomic import write_json
 
     return write_json(path, {key: expand(value) for key, value in sections.items()})

@@ -40,7 +40,7 @@ def package_versions(names: tuple[str, ...] = KEY_PACKAGES) -> dict[str, str]:
 
 def compute_devices() -> dict[str, str]:
     """CPU cores, torch's thread count and any accelerator torch can see."""
-    import torch
+    import torch  # heavy; and the versions above must be readable even where torch fails to import
 
     info = {
         "python": platform.python_version(),
@@ -60,7 +60,7 @@ def compute_devices() -> dict[str, str]:
 def helper_tools() -> dict[str, str]:
     """Binaries the kit relies on, found without a network: ffmpeg (imageio-ffmpeg) and eSpeak NG."""
     tools = {}
-    try:
+    try:  # each helper is reported as unavailable, not raised, where its package cannot be imported
         import imageio_ffmpeg
 
         tools["ffmpeg"] = imageio_ffmpeg.get_ffmpeg_exe()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 
 from aniportrait_lib.atomic import atomic_path
@@ -42,8 +43,6 @@ class VideoInfo:
 
 
 def _open(path: Path):
-    import av
-
     if not path.is_file():
         raise FileNotFoundError(f"no video at {path}")
     if path.stat().st_size == 0:
@@ -80,8 +79,6 @@ def read_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
 
     Raises ``ValueError`` naming the file (and the frame) if the file is unreadable or breaks off.
     """
-    import av
-
     path = Path(path)
     with _open(path) as container:
         if not container.streams.video:
@@ -133,8 +130,6 @@ class VideoWriter:
         self._tmp: Path | None = None
 
     def __enter__(self) -> VideoWriter:
-        import av
-
         self._atomic = atomic_path(self.path)
         self._tmp = self._atomic.__enter__()
         self._container = av.open(str(self._tmp), mode="w", format="mp4")
@@ -153,8 +148,6 @@ class VideoWriter:
 
     def write(self, frame: np.ndarray) -> None:
         """Append one ``(H, W, 3)`` uint8 RGB frame; all frames must have the size of the first."""
-        import av
-
         frame = np.asarray(frame)
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError(
@@ -177,8 +170,6 @@ class VideoWriter:
             self.write(frame)
 
     def _write_audio(self) -> None:
-        import av
-
         samples, rate = self.audio
         samples = np.asarray(samples, dtype=np.float32)
         samples = samples[:, None] if samples.ndim == 1 else samples

@@ -46,7 +46,7 @@ def run_once(frames: int, steps: int, size: int) -> dict:
     from aniportrait_lib.audio.features import features_from_waveform, load_waveform
     from aniportrait_lib.audio.inference import MotionConfig, mesh_offsets_from_audio, pose_from_audio
     from aniportrait_lib.data.samples import load_portrait, load_speech
-    from aniportrait_lib.editing.performance import Performance
+    from aniportrait_lib.landmarks.performance import Performance
     from aniportrait_lib.pipelines.generate import (
         GenerateConfig,
         LazyPoseImages,

@@ -16,6 +16,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import resource
 import tempfile
 import time
@@ -26,8 +27,9 @@ import torch
 
 from aniportrait_lib.models.image_models import build_clip_image_encoder, build_vae
 from aniportrait_lib.models.lmk2video import build_stage1_networks, build_stage2_networks
+from aniportrait_lib.profiles import stage_configs
 from aniportrait_lib.training.lmk2video import Stage1Trainer
-from aniportrait_lib.training.lmk2video_config import Stage2TrainConfig, lmk2video_profile
+from aniportrait_lib.training.lmk2video_config import Stage2TrainConfig
 from aniportrait_lib.training.lmk2video_data import ClipWindowDataset, FramePairDataset
 from aniportrait_lib.training.lmk2video_stage2 import Stage2Trainer
 
@@ -58,8 +60,11 @@ def main() -> None:
     parser.add_argument("--guider", default="b", choices=["a", "b", "c"])
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    profile = lmk2video_profile("cpu", image_size=args.size, batch_size=args.batch, num_threads=args.threads,
-                                max_steps=args.warmup + args.steps, checkpoint_every=10**9)  # fmt: skip
+    profile = stage_configs("cpu").lmk2video
+    profile.stage1 = dataclasses.replace(
+        profile.stage1, image_size=args.size, batch_size=args.batch, num_threads=args.threads,
+        max_steps=args.warmup + args.steps, checkpoint_every=10**9,
+    )  # fmt: skip
     profile.model.guider = args.guider
     torch.manual_seed(0)
     vae = build_vae({**profile.model.vae, "sample_size": args.size})

@@ -1,12 +1,73 @@
-"""Fixtures shared by the whole test suite."""
+"""Fixtures shared by the whole test suite.
+
+Test modules reach the plain helpers defined here (:func:`tiny_wav2vec2_config`, :func:`tiny_audio_models`,
+:class:`TinyStage1`) through fixtures: ``tests`` is not a package, so they cannot be imported.
+"""
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
 import pytest
 
 from aniportrait_lib.paths import shared_reference
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Run a module's tests on one torch thread, restoring the previous count afterwards.
+
+    Tiny models: thread start-up costs more than it saves, and on shared 2-core runners several busy-waiting
+    OpenMP threads slow these tests ~8× (measured 91 s vs 11 s; see also Stage1TrainConfig.num_threads).
+    Used by a module with ``pytestmark = pytest.mark.usefixtures("one_thread")``, or by a folder's conftest
+    with a module-scoped autouse fixture that requests it (so it is set before other module fixtures).
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+TINY_WAV2VEC2 = dict(  # = ../shared/reference/oracle/w2v_tiny_config.json (checked in test_audio_models)
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=64,
+    conv_dim=[16] * 7,
+    conv_kernel=[10, 3, 3, 3, 3, 2, 2],
+    conv_stride=[5, 2, 2, 2, 2, 2, 2],
+    conv_bias=False,
+    feat_extract_norm="group",
+    num_conv_pos_embeddings=16,
+    num_conv_pos_embedding_groups=4,
+    hidden_dropout=0.0,
+    attention_dropout=0.0,
+    activation_dropout=0.0,
+    feat_proj_dropout=0.0,
+    final_dropout=0.0,
+)
+
+
+def tiny_wav2vec2_config(**overrides):
+    """A new tiny ``Wav2Vec2Config``: by default the oracle's (``oracle/w2v_tiny_config.json``).
+
+    That is hidden 32, 2 layers of 2 heads, feed-forward 64, 7 conv layers of 16 channels with the base
+    model's kernels and strides (320 samples per frame), a positional conv 16 wide in 4 groups, and no
+    dropout. ``overrides`` replace any field, e.g. ``num_hidden_layers=1`` where a test wants it faster.
+    Test modules get this function from the :func:`make_wav2vec2_config` fixture.
+    """
+    from transformers import Wav2Vec2Config
+
+    return Wav2Vec2Config(**{**TINY_WAV2VEC2, **overrides})
+
+
+@pytest.fixture(scope="session")
+def make_wav2vec2_config():
+    """:func:`tiny_wav2vec2_config`, for test modules: ``make_wav2vec2_config(num_hidden_layers=1)``."""
+    return tiny_wav2vec2_config
 
 
 @pytest.fixture(scope="session")
@@ -74,14 +135,10 @@ def tiny_pose2video_pipeline():
 def tiny_audio_models(seed: int = 0):
     """A random Audio2Mesh and Audio2Pose with a 1-layer wav2vec2 (eval mode): plumbing, not quality."""
     import torch
-    from transformers import Wav2Vec2Config
 
     from aniportrait_lib.audio import Audio2Mesh, Audio2MeshConfig, Audio2Pose, Audio2PoseConfig
 
-    w2v = Wav2Vec2Config(
-        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, conv_dim=[16] * 7,
-        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
-    )  # fmt: skip
+    w2v = tiny_wav2vec2_config(num_hidden_layers=1)
     torch.manual_seed(seed)
     mesh = Audio2Mesh(Audio2MeshConfig(latent_dim=16, encoder=w2v), random_encoder_ok=True).eval()
     pose = Audio2Pose(Audio2PoseConfig(latent_dim=16, num_layers=1, encoder=w2v), random_encoder_ok=True)
@@ -96,12 +153,12 @@ def tiny_kit_run(tmp_path_factory) -> Path:
 
     from aniportrait_lib.models.image_models import build_clip_image_encoder, build_vae
     from aniportrait_lib.models.lmk2video import build_stage1_networks
-    from aniportrait_lib.training.lmk2video_config import lmk2video_profile
+    from aniportrait_lib.profiles import stage_configs
     from aniportrait_lib.weights.kit_audio2lmk import save_audio2lmk_run
     from aniportrait_lib.weights.kit_lmk2video import SamplingSettings, save_stage1_run
 
     run = tmp_path_factory.mktemp("20260101-000000-quick")
-    profile = lmk2video_profile("quick")
+    profile = stage_configs("quick").lmk2video
     model = profile.model
     torch.manual_seed(0)
     networks = build_stage1_networks(model)
@@ -170,3 +227,100 @@ def micro_unet_config() -> dict:
         "norm_num_groups": 32,
         "sample_size": 8,
     }
+
+
+class TinyStage1:
+    """Stage-1 Lmk2Video training at 32 px on two synthetic clips, for the trainer tests (tests/training)
+    and the export-format tests (tests/weights); the :func:`tiny_stage1` fixture gives one per module.
+
+    The dataset and the fixed models (VAE, image encoder) are built on first use and then kept.
+    """
+
+    size = 32  # latents 4×4; guider maps 4, 2, 1, 1, 1 px
+
+    @property
+    def latent(self) -> int:
+        """The UNet's input channels (= the small VAE's latent channels)."""
+        from aniportrait_lib.models.lmk2video import small_unet_config
+
+        return small_unet_config()["in_channels"]
+
+    def model(self, guider: str = "b"):
+        """The networks' configuration: the small UNet and VAE, the tiny CLIP encoder, guider ``guider``."""
+        from aniportrait_lib.models.lmk2video import (
+            SMALL_VAE_CONFIG,
+            TINY_CLIP_CONFIG,
+            Lmk2VideoModelConfig,
+            small_unet_config,
+        )
+
+        return Lmk2VideoModelConfig(
+            unet=small_unet_config(),
+            vae={**SMALL_VAE_CONFIG, "sample_size": self.size},
+            clip=dict(TINY_CLIP_CONFIG),
+            guider=guider,
+            guider_attention_heads=2,
+            guider_attention_head_dim=16,
+        )
+
+    def config(self, **overrides):
+        """A ``Stage1TrainConfig``: 6 steps (checkpoints every 3) on the CPU, one thread; overrides win."""
+        import dataclasses
+
+        from aniportrait_lib.training.lmk2video_config import Stage1TrainConfig
+
+        base = Stage1TrainConfig(
+            image_size=self.size, batch_size=2, max_steps=6, learning_rate=1e-3, lr_warmup_steps=2,
+            use_8bit_adam=False, mixed_precision="no", checkpoint_every=3, cpu=True, seed=3, num_threads=1,
+            uncond_ratio=0.3,  # exercise both branches in a few steps
+        )  # fmt: skip
+        return dataclasses.replace(base, **overrides)
+
+    @cached_property
+    def dataset(self):
+        """Two synthetic clips: a bright square that moves with the 'landmarks' (drawn as pose images)."""
+        import numpy as np
+
+        from aniportrait_lib.training.lmk2video_data import FramePairDataset
+
+        size = self.size
+        rng = np.random.default_rng(0)
+        frames, lmks = [], []
+        for _ in range(2):
+            clip_frames, clip_lmks = [], []
+            for t in range(5):
+                image = np.full((size, size, 3), 40, np.uint8)
+                image[8 + t : 20 + t, 10:22] = (220, 180, 150)
+                clip_frames.append(image)
+                clip_lmks.append(np.clip(rng.normal(0.5, 0.15, (468, 2)) + 0.01 * t, 0.05, 0.95))
+            frames.append(np.stack(clip_frames))
+            lmks.append(np.stack(clip_lmks).astype(np.float32))
+        return FramePairDataset(frames, lmks, size, seed=1)
+
+    @cached_property
+    def frozen(self) -> tuple:
+        """``(vae, image_encoder)``: random (seed 0), in eval mode."""
+        import torch
+
+        from aniportrait_lib.models.image_models import build_clip_image_encoder, build_vae
+
+        torch.manual_seed(0)
+        return build_vae(self.model().vae).eval(), build_clip_image_encoder(self.model().clip).eval()
+
+    def trainer(self, out_dir: Path, config=None, guider: str = "b", seed: int = 0):
+        """A ``Stage1Trainer`` of new networks (initialised with ``seed``) writing to ``out_dir``."""
+        import torch
+
+        from aniportrait_lib.models.lmk2video import build_stage1_networks
+        from aniportrait_lib.training.lmk2video import Stage1Trainer
+
+        vae, image_encoder = self.frozen  # built (seed 0) before this trainer's seed is set
+        torch.manual_seed(seed)
+        networks = build_stage1_networks(self.model(guider))
+        return Stage1Trainer(networks, vae, image_encoder, self.dataset, config or self.config(), out_dir)
+
+
+@pytest.fixture(scope="module")
+def tiny_stage1() -> TinyStage1:
+    """A :class:`TinyStage1` per test module (its dataset and fixed models are shared by the module)."""
+    return TinyStage1()

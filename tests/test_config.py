@@ -1,31 +1,17 @@
 import json
 
-import pytest
-
-from aniportrait_lib.config import DEFAULT_PROFILE, PROFILES, get_profile, save_config
-
-
-def test_three_profiles_with_expected_devices():
-    assert set(PROFILES) == {"quick", "cpu", "gpu"}
-    assert get_profile("quick").device == "cpu"
-    assert get_profile("gpu").device == "cuda"
-    assert get_profile("gpu").requires_real_weights
-    assert not get_profile("cpu").requires_real_weights
-
-
-def test_default_and_case_insensitive_lookup():
-    assert get_profile(None).name == DEFAULT_PROFILE == "cpu"
-    assert get_profile(" Quick ").name == "quick"
-    assert get_profile(PROFILES["gpu"]) is PROFILES["gpu"]
-
-
-def test_unknown_profile_names_the_choices():
-    with pytest.raises(ValueError, match="quick, cpu, gpu"):
-        get_profile("laptop")
+from aniportrait_lib.config import GenerateConfig, Profile, save_config
 
 
 def test_save_config_expands_dataclasses(tmp_path):
-    path = save_config(tmp_path / "sub" / "config.json", profile=get_profile("quick"), steps=3)
+    profile = Profile("quick", "test", "cpu", "float32", False, 1.0)
+    path = save_config(tmp_path / "sub" / "config.json", profile=profile, steps=3, out=tmp_path)
     payload = json.loads(path.read_text())
-    assert payload["profile"]["name"] == "quick"
-    assert payload["steps"] == 3
+    assert payload["profile"]["name"] == "quick" and payload["profile"]["device"] == "cpu"
+    assert payload["steps"] == 3 and payload["out"] == str(tmp_path)
+
+
+def test_video_crf_is_finer_for_small_frames_unless_set():
+    assert GenerateConfig().video_crf() == 18
+    assert GenerateConfig(width=96, height=96).video_crf() == 4
+    assert GenerateConfig(width=96, height=96, crf=10).video_crf() == 10

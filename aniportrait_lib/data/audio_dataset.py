@@ -42,6 +42,7 @@ import torch
 from torch.utils.data import Dataset
 
 from aniportrait_lib.audio.features import AudioFeatureConfig, features_from_waveform, frame_count
+from aniportrait_lib.landmarks.pose import relative_poses
 
 
 @dataclass(frozen=True)
@@ -245,8 +246,6 @@ class PreparedAudioDataset(ClipWindowDataset):
         super().__init__(clips, config)
 
     def load_clip(self, clip_id: str) -> ClipArrays:
-        from aniportrait_lib.landmarks.pose import relative_poses
-
         samples, rate = self.dataset.audio(clip_id)
         if rate != self.config.audio.sampling_rate:
             raise ValueError(f"{self.dataset.root}/{clip_id}: audio at {rate} Hz, expected 16000")

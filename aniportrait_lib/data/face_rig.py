@@ -16,8 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aniportrait_lib.evaluation.lip_metrics import mouth_opening  # noqa: F401 (the kit's one measure)
-
 MOUTH_INNER_UPPER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
 MOUTH_INNER_LOWER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
 """Inner lip contours, corner to corner (the lip chains of the official pose drawing, spec §1.3)."""

@@ -15,7 +15,8 @@ from frames that are "already extracted/cropped"):
 
    so in every frame the face keeps at least ``((scale − 1) / 2 − shift_down) · h`` of margin
    (0.35 h with the defaults; more below the chin). The box is shifted back inside the frame when
-   it fits, otherwise padded (:func:`crop_frame`).
+   it fits, otherwise padded (:func:`crop_frame`). A still portrait is cut the same way
+   (:func:`portrait_crop_box`): the kit's Lmk2Video frames and the portraits it animates.
 
 2. **Frames without a face.** :func:`split_segments` cuts a clip at gaps longer than
    ``max_gap`` frames and :func:`interpolate_gaps` fills the shorter gaps inside a segment
@@ -159,6 +160,19 @@ def stable_crop_box(
     x0 = _place(round(cx - side / 2), side, frame_size[0])
     y0 = _place(round(cy - side / 2), side, frame_size[1])
     return CropBox(x0, y0, side)
+
+
+def portrait_crop_box(lmks: np.ndarray, frame_size: tuple[int, int], crop_scale: float) -> CropBox:
+    """The square face crop of a still portrait: :func:`stable_crop_box` of its one frame, side =
+    ``crop_scale`` × face height (the crop of the kit's Lmk2Video frames and of a portrait to generate from).
+
+    Args:
+        lmks: (478 or 468, ≥2) normalised landmarks of the portrait.
+        frame_size: (W, H) of the portrait in pixels.
+    """
+    lmks = np.asarray(lmks, dtype=np.float64)[None]
+    boxes = face_boxes(lmks, np.ones(1, bool), frame_size)
+    return stable_crop_box(boxes, frame_size, CropConfig(scale=crop_scale), where="the portrait")
 
 
 def crop_frame(

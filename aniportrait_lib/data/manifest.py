@@ -37,9 +37,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soundfile
 
 from aniportrait_lib.atomic import atomic_path, write_json
 from aniportrait_lib.landmarks.drawing import draw_landmarks
+from aniportrait_lib.video_io import VideoWriter, read_frames
 
 MANIFEST_NAME = "manifest.json"
 CLIPS_DIR = "clips"
@@ -144,8 +146,6 @@ def write_landmarks(path: Path, landmarks: ClipLandmarks) -> None:
 
 def write_audio(path: Path, samples: np.ndarray, rate: int) -> None:
     """Write ``audio.wav``: (N,) float samples in [-1, 1] as mono PCM16, atomically."""
-    import soundfile
-
     with atomic_path(path) as tmp:
         soundfile.write(tmp, np.clip(samples, -1.0, 1.0), rate, subtype="PCM_16", format="WAV")
 
@@ -156,8 +156,6 @@ def copy_frames(source: Path, dest: Path, start: int, stop: int, fps: float, crf
     Used for the parts of a split clip (a second lossy encode at the same CRF; an unsplit clip keeps
     its first and only encode).
     """
-    from aniportrait_lib.video_io import VideoWriter, read_frames
-
     with VideoWriter(dest, fps, crf=crf) as writer:
         for index, frame in enumerate(read_frames(source)):
             if index >= stop:
@@ -323,14 +321,10 @@ class PreparedDataset:
 
     def frames(self, clip_id: str) -> Iterator[np.ndarray]:
         """Lazily decoded cropped frames, (image_size, image_size, 3) uint8 RGB."""
-        from aniportrait_lib.video_io import read_frames
-
         return read_frames(self._file(clip_id, FRAMES_NAME))
 
     def audio(self, clip_id: str) -> tuple[np.ndarray, int]:
         """``(samples (N,) float32 in [-1, 1], 16000)``; ``ValueError`` if the source had no audio."""
-        import soundfile
-
         if not self.clip(clip_id)["has_audio"]:
             raise ValueError(f"clip {clip_id} has no audio (its source video had no audio track)")
         samples, rate = soundfile.read(self._file(clip_id, AUDIO_NAME), dtype="float32")

@@ -30,14 +30,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
+from PIL import Image
 
 from aniportrait_lib import atomic
 from aniportrait_lib.data.corpus_text import SENTENCES, VOICES
 from aniportrait_lib.data.face_rig import FaceRig, RigConfig
 from aniportrait_lib.data.head_motion import HeadMotionConfig
 from aniportrait_lib.data.render import ClipTruth, Reference, clip_truth, render_frames
+from aniportrait_lib.data.samples import load_portrait
 from aniportrait_lib.data.speech import Speech, SpeechRequest, synthesize_many
 from aniportrait_lib.data.visemes import ArticulationConfig
+from aniportrait_lib.video_io import write_video
 
 AUDIO_RATE = 16_000
 """Hz of the stored speech (wav2vec2's rate, spec §2.1)."""
@@ -46,7 +50,8 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class CorpusConfig:
-    """Size and variety of a mini corpus; :data:`CORPUS_PROFILES` holds the kit's three sizes."""
+    """Size and variety of a mini corpus (defaults: the ``cpu`` profile's; :mod:`aniportrait_lib.profiles`
+    chooses each profile's)."""
 
     n_clips: int = 40
     """Number of clips (one sentence each; at most len(SENTENCES) distinct sentences)."""
@@ -66,13 +71,6 @@ class CorpusConfig:
     head: HeadMotionConfig = field(default_factory=HeadMotionConfig)
     rig: RigConfig = field(default_factory=RigConfig)
     articulation: ArticulationConfig = field(default_factory=ArticulationConfig)
-
-
-CORPUS_PROFILES: dict[str, CorpusConfig] = {
-    "quick": CorpusConfig(n_clips=8, heldout_every=4),
-    "cpu": CorpusConfig(n_clips=40, heldout_every=5),
-    "gpu": CorpusConfig(n_clips=48, image_size=512, heldout_every=6),
-}
 
 
 @dataclass(frozen=True)
@@ -118,9 +116,7 @@ def config_digest(config: CorpusConfig) -> str:
 
 def build_reference(image_size: int) -> tuple[Reference, np.ndarray]:
     """The sample portrait at ``image_size`` with its MediaPipe landmarks: (Reference, lmks (478, 3))."""
-    from PIL import Image
-
-    from aniportrait_lib.data.samples import load_portrait
+    # MediaPipe (slow to import): only building a corpus needs it, reading one does not
     from aniportrait_lib.landmarks.extract import LandmarkExtractor
 
     portrait = load_portrait()
@@ -154,8 +150,6 @@ class MiniCorpus:
 
     def audio(self, clip_id: str) -> tuple[np.ndarray, int]:
         """The clip's speech: (float32 mono samples, 16000)."""
-        import soundfile as sf
-
         samples, rate = sf.read(self.audio_path(clip_id), dtype="float32")
         return samples, rate
 
@@ -185,10 +179,6 @@ def _clip_done(root: Path, clip_id: str) -> bool:
 def _write_clip(root: Path, index: int, spec: ClipSpec, speech: Speech, reference: Reference, rig: FaceRig,
                 config: CorpusConfig) -> ClipSpec:  # fmt: skip
     """Render and store one clip; the truth file is written last and marks the clip complete."""
-    import soundfile as sf
-
-    from aniportrait_lib.video_io import write_video
-
     rng = np.random.default_rng([config.seed, index])
     truth = clip_truth(speech, reference, rig, config.fps, rng, config.head, config.articulation)
     frames = render_frames(reference, truth)
@@ -224,7 +214,7 @@ def _check_folder(root: Path, digest: str) -> None:
 
 def generate_mini_corpus(
     root: str | Path,
-    config: CorpusConfig | str = "cpu",
+    config: CorpusConfig | None = None,
     workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
 ) -> MiniCorpus:
@@ -235,14 +225,14 @@ def generate_mini_corpus(
 
     Args:
         root: output folder (e.g. ``outputs/01_extract_landmarks/mini_corpus``).
-        config: a :class:`CorpusConfig` or a profile name (``"quick"``, ``"cpu"``, ``"gpu"``).
+        config: the corpus's size and variety (default :class:`CorpusConfig`, the ``cpu`` profile's).
         workers: clips rendered in parallel (and utterances synthesised in parallel).
         progress: called as ``progress(done, total)`` after each clip.
     """
-    if isinstance(config, str):
-        if config not in CORPUS_PROFILES:
-            raise ValueError(f"unknown corpus profile {config!r}: choose one of {', '.join(CORPUS_PROFILES)}")
-        config = CORPUS_PROFILES[config]
+    if config is None:
+        config = CorpusConfig()
+    elif not isinstance(config, CorpusConfig):
+        raise ValueError(f"a mini corpus needs a CorpusConfig, got {config!r} (see aniportrait_lib.profiles)")
     root = Path(root)
     digest = config_digest(config)
     _check_folder(root, digest)
@@ -269,8 +259,6 @@ def generate_mini_corpus(
 
 
 def _finish_manifest(root: Path, config: CorpusConfig, digest: str, plan: list[ClipSpec]) -> MiniCorpus:
-    import soundfile as sf
-
     clips = []
     for spec in plan:
         n_frames = len(np.load(root / "truth" / f"{spec.clip_id}.npz")["pose"])

@@ -23,7 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
+from PIL import Image
+from skimage import data
 
+from aniportrait_lib.data.speech import synthesize
 from aniportrait_lib.paths import DATA_SAMPLES
 
 PORTRAIT_NAME = "portrait.png"
@@ -62,9 +66,6 @@ class SampleSpeech:
 
 def make_portrait() -> np.ndarray:
     """Build the portrait from scikit-image's astronaut: (512, 512, 3) uint8 RGB."""
-    from PIL import Image
-    from skimage import data
-
     top, bottom, left, right = PORTRAIT_CROP
     crop = data.astronaut()[top:bottom, left:right]
     resized = Image.fromarray(crop).resize((PORTRAIT_SIZE, PORTRAIT_SIZE), Image.Resampling.LANCZOS)
@@ -73,8 +74,6 @@ def make_portrait() -> np.ndarray:
 
 def make_speech() -> SampleSpeech:
     """Speak :data:`SPEECH_TEXT` with eSpeak NG and resample it to 16 kHz (float32 mono)."""
-    from aniportrait_lib.data.speech import synthesize
-
     speech = synthesize(SPEECH_TEXT, voice="en", rate=150)
     return SampleSpeech(speech.resampled(SPEECH_SAMPLE_RATE), SPEECH_SAMPLE_RATE, SPEECH_TEXT)
 
@@ -89,9 +88,6 @@ def _digest(array: np.ndarray) -> str:
 
 def write_samples(folder: Path = DATA_SAMPLES) -> dict[str, str]:
     """(Re)generate the portrait, the speech and the manifest in ``folder``; returns the manifest."""
-    import soundfile as sf
-    from PIL import Image
-
     folder.mkdir(parents=True, exist_ok=True)
     portrait = make_portrait()
     Image.fromarray(portrait).save(folder / PORTRAIT_NAME)
@@ -104,8 +100,6 @@ def write_samples(folder: Path = DATA_SAMPLES) -> dict[str, str]:
 
 def load_portrait(folder: Path = DATA_SAMPLES) -> np.ndarray:
     """The sample portrait as (512, 512, 3) uint8 RGB."""
-    from PIL import Image
-
     path = folder / PORTRAIT_NAME
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: run `python -m aniportrait_lib.data.samples`")
@@ -114,8 +108,6 @@ def load_portrait(folder: Path = DATA_SAMPLES) -> np.ndarray:
 
 def load_speech(folder: Path = DATA_SAMPLES) -> SampleSpeech:
     """The sample speech as float32 mono at 16 kHz."""
-    import soundfile as sf
-
     path = folder / SPEECH_NAME
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: run `python -m aniportrait_lib.data.samples`")
@@ -125,8 +117,6 @@ def load_speech(folder: Path = DATA_SAMPLES) -> SampleSpeech:
 
 def verify_samples(folder: Path = DATA_SAMPLES) -> dict[str, bool]:
     """Check each sample's decoded content against ``MANIFEST.json``: {file name: matches}."""
-    import soundfile as sf
-
     manifest = json.loads((folder / MANIFEST_NAME).read_text())
     pcm, _ = sf.read(folder / SPEECH_NAME, dtype="int16")
     found = {PORTRAIT_NAME: _digest(load_portrait(folder)), SPEECH_NAME: _digest(pcm.astype("<i2"))}

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import espeakng_loader
 import numpy as np
 
 # Constants of speak_lib.h (eSpeak NG 1.51 public API).
@@ -97,7 +98,7 @@ class Speech:
 
     def resampled(self, rate: int) -> np.ndarray:
         """The samples at ``rate`` Hz (polyphase resampling), float32 clipped to [-1, 1]."""
-        from scipy.signal import resample_poly
+        from scipy.signal import resample_poly  # slow to import (~0.7 s); nothing else here needs scipy
 
         gcd = np.gcd(int(rate), int(self.sample_rate))
         out = resample_poly(self.samples, int(rate) // gcd, int(self.sample_rate) // gcd)
@@ -108,8 +109,6 @@ class _ESpeak:
     """The process-wide eSpeak NG library, initialised once."""
 
     def __init__(self) -> None:
-        import espeakng_loader
-
         self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
         data_path = Path(espeakng_loader.get_data_path())
         # espeak_Initialize wants the folder that *contains* espeak-ng-data.

@@ -20,7 +20,6 @@ from aniportrait_lib.editing.edit_document import EditDocument, save_edits
 from aniportrait_lib.editing.edits import apply_controls, apply_edits
 from aniportrait_lib.editing.face_regions import ExpressionFields
 from aniportrait_lib.editing.keyframes import Interpolation
-from aniportrait_lib.editing.performance import Performance
 from aniportrait_lib.editing.preview import (
     RENDER_BACKENDS,
     pose_curves_figure,
@@ -28,6 +27,7 @@ from aniportrait_lib.editing.preview import (
     render_performance,
     render_video,
 )
+from aniportrait_lib.landmarks.performance import Performance
 
 
 class EditorState:

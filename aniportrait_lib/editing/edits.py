@@ -22,8 +22,8 @@ import numpy as np
 from aniportrait_lib.editing.controls import CONTROLS
 from aniportrait_lib.editing.edit_document import EditDocument
 from aniportrait_lib.editing.face_regions import ExpressionConfig, ExpressionFields
-from aniportrait_lib.editing.performance import Performance
 from aniportrait_lib.landmarks.camera import perspective_matrix_flat
+from aniportrait_lib.landmarks.performance import Performance
 from aniportrait_lib.landmarks.pose import matrices_to_poses, poses_to_matrices
 
 POSE_EULER_INDEX = {"pitch": 0, "yaw": 1, "roll": 2}

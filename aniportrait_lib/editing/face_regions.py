@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aniportrait_lib.data.face_rig import LEFT_EYE, MOUTH_CORNERS, RIGHT_EYE, FaceRig, mouth_opening
+from aniportrait_lib.data.face_rig import LEFT_EYE, MOUTH_CORNERS, RIGHT_EYE, FaceRig
+from aniportrait_lib.landmarks.mouth import mouth_opening
 
 RIGHT_EYE_CONTOUR = (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)
 LEFT_EYE_CONTOUR = (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466)

@@ -11,19 +11,23 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from aniportrait_lib.data.face_rig import RigConfig, mouth_opening
+from aniportrait_lib.config import GenerateConfig
+from aniportrait_lib.data.face_rig import RigConfig
 from aniportrait_lib.data.render import ClipTruth, Reference, render_frames
-from aniportrait_lib.editing.performance import Performance
 from aniportrait_lib.landmarks.drawing import draw_landmarks
+from aniportrait_lib.landmarks.mouth import mouth_opening
+from aniportrait_lib.landmarks.performance import Performance
 from aniportrait_lib.landmarks.pose import matrices_to_poses
+from aniportrait_lib.pipelines.portrait import Portrait
+from aniportrait_lib.plots import pose_curves_figure as pose_curves_figure  # re-exported: the editor's curves
+from aniportrait_lib.video_io import write_video
 
 RENDER_BACKENDS = ("warp", "pose2video")
 """``warp``: the fast stand-in (moves the portrait's pixels with the landmarks); ``pose2video``: the
 diffusion video model (a :class:`~aniportrait_lib.pipelines.pose2video.Pose2VideoPipeline` you pass in)."""
-
-POSE_LABELS = ("pitch x (°)", "yaw y (°)", "roll z (°)", "tx", "ty", "tz")
 
 
 def pose_image(performance: Performance, frame: int, size: tuple[int, int] | None = None) -> np.ndarray:
@@ -65,8 +69,6 @@ def render_performance(performance: Performance, reference: Reference, backend: 
 
 def _portrait(reference: Reference):
     """The generation module's portrait for ``reference``: its pose image drawn from its own mesh."""
-    from aniportrait_lib.pipelines.generate import Portrait
-
     height, width = reference.image.shape[:2]
     still = Performance.still(reference, 1)
     ref_pose = draw_landmarks((width, height), still.landmarks_px((width, height))[0], normed=False)
@@ -87,13 +89,11 @@ def render_video(
     Args:
         backend: "warp", or "pose2video" with ``pipeline`` (a Lmk2Video pipeline with trained or
             official weights) and optionally ``config``
-            (:class:`~aniportrait_lib.pipelines.generate.GenerateConfig`; default: the portrait's
+            (:class:`~aniportrait_lib.config.GenerateConfig`; default: the portrait's
             size, the official sampling settings, the performance's frame rate).
     """
-    from aniportrait_lib.video_io import write_video
-
     if backend == "pose2video":
-        from aniportrait_lib.pipelines.generate import GenerateConfig
+        # heavy (torch, diffusers): loaded only for the diffusion backend, never by the editor's warp previews
         from aniportrait_lib.pipelines.generate import render_performance as diffuse
 
         if pipeline is None:
@@ -106,38 +106,6 @@ def render_video(
     return Path(path)
 
 
-def pose_curves_figure(
-    curves: dict[str, np.ndarray],
-    fps: float,
-    components: tuple[int, ...] = (0, 1, 2),
-    frame: int | None = None,
-    key_frames: list[int] | None = None,
-    figsize: tuple[float, float] = (7.0, 4.0),
-):
-    """A matplotlib figure of pose components over time.
-
-    Args:
-        curves: label → (T, 6) poses.
-        components: which pose entries to plot (0–2 euler x/y/z degrees, 3–5 translation).
-        frame: draw a cursor at this frame; key_frames: mark these frames.
-    """
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, layout="constrained")
-    axes = fig.subplots(len(components), 1, sharex=True, squeeze=False)[:, 0]
-    for ax, k in zip(axes, components, strict=True):
-        for label, pose in curves.items():
-            ax.plot(np.arange(len(pose)) / fps, np.asarray(pose)[:, k], label=label, lw=1.2)
-        for key in key_frames or []:
-            ax.axvline(key / fps, color="tab:orange", lw=0.8, ls=":")
-        if frame is not None:
-            ax.axvline(frame / fps, color="k", lw=0.8)
-        ax.set_ylabel(POSE_LABELS[k])
-    axes[-1].set_xlabel("time (s)")
-    axes[0].legend(loc="upper left", fontsize="small")
-    return fig
-
-
 def figure_png(fig, dpi: int = 80) -> bytes:
     """A figure as PNG bytes (for an ipywidgets ``Image``)."""
     buffer = io.BytesIO()
@@ -147,27 +115,7 @@ def figure_png(fig, dpi: int = 80) -> bytes:
 
 def image_png(image: np.ndarray) -> bytes:
     """An (H, W, 3) uint8 RGB array as PNG bytes."""
-    import cv2
-
     ok, encoded = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]))
     if not ok:
         raise ValueError(f"could not encode an image of shape {image.shape} as PNG")
     return encoded.tobytes()
-
-
-def image_grid(images: list[np.ndarray], titles: list[str], columns: int | None = None, width: float = 3.4):
-    """A matplotlib figure showing (H, W, 3) images in a grid with small titles."""
-    from matplotlib.figure import Figure
-
-    if len(images) != len(titles):
-        raise ValueError(f"{len(images)} images but {len(titles)} titles")
-    columns = columns or len(images)
-    rows = -(-len(images) // columns)
-    fig = Figure(figsize=(width * columns, width * rows + 0.4), layout="constrained")
-    axes = fig.subplots(rows, columns, squeeze=False).ravel()
-    for ax in axes:
-        ax.axis("off")
-    for ax, image, title in zip(axes, images, titles, strict=False):
-        ax.imshow(image)
-        ax.set_title(title, fontsize=9)
-    return fig

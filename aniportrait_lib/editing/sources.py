@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from aniportrait_lib.data.mini_corpus import (
-    CORPUS_PROFILES,
+    CorpusConfig,
     MiniCorpus,
     config_digest,
     generate_mini_corpus,
@@ -25,12 +25,11 @@ from aniportrait_lib.data.render import Reference
 LANDMARKS_NOTEBOOK = "01_extract_landmarks"
 
 
-def find_or_make_corpus(output_root: str | Path, own_dir: str | Path, profile: str) -> MiniCorpus:
-    """The profile's mini corpus: notebook 01's copy under ``output_root`` if it is complete and
+def find_or_make_corpus(output_root: str | Path, own_dir: str | Path, config: CorpusConfig) -> MiniCorpus:
+    """The mini corpus made with ``config``: notebook 01's copy under ``output_root`` if it is complete and
     made with the same config (opened read-only), else generated (or reused) in ``own_dir/mini_corpus``."""
-    if profile not in CORPUS_PROFILES:
-        raise ValueError(f"unknown corpus profile {profile!r}: choose one of {', '.join(CORPUS_PROFILES)}")
-    config = CORPUS_PROFILES[profile]
+    if not isinstance(config, CorpusConfig):
+        raise ValueError(f"a mini corpus needs a CorpusConfig, got {config!r} (see aniportrait_lib.profiles)")
     earlier = Path(output_root) / LANDMARKS_NOTEBOOK / "mini_corpus"
     manifest = earlier / "corpus.json"
     if manifest.is_file():

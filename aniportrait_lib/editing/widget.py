@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import ipywidgets as widgets
+from IPython.display import Video, display
 
 from aniportrait_lib.editing.controls import CONTROLS
 from aniportrait_lib.editing.editor_state import EditorState
@@ -154,8 +155,6 @@ class EditorWidget:
         path = self.state.render(self.video_path, self.audio)
         self.video.clear_output()
         with self.video:
-            from IPython.display import Video, display
-
             display(Video(str(path), embed=True, width=self.state.reference.image.shape[1]))
         self.status.value = f"rendered {path}"
 

@@ -33,8 +33,9 @@ import pandas as pd
 from scipy.signal import find_peaks
 
 from aniportrait_lib.evaluation.landmark_metrics import landmark_distance
-from aniportrait_lib.evaluation.lip_metrics import lip_vertex_error, mouth_opening, mouth_opening_correlation
+from aniportrait_lib.evaluation.lip_metrics import lip_vertex_error, mouth_opening_correlation
 from aniportrait_lib.landmarks.camera import project_points
+from aniportrait_lib.landmarks.mouth import mouth_opening
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,7 @@ def predict_clip(mesh_model, pose_model, clip, motion_config=None) -> ClipPredic
     ``rotation_scale=1``: the official × 0.5 on rotations compensates for the released model's
     training data; a model trained on the corpus is compared with the corpus's own amplitudes.
     """
+    # the audio package loads torch and transformers: only running the models needs them; metrics are numpy
     from aniportrait_lib.audio.features import AudioFeatures
     from aniportrait_lib.audio.inference import MotionConfig, mesh_offsets_from_audio, pose_from_audio
 

@@ -20,10 +20,10 @@ frames where a face was found, the baselines over every frame:
   exclude them; they are counted, never scored as zero).
 
 :func:`heldout_truth` gives the truth of a mini-corpus clip at a generation's size and face crop (the
-frames and landmarks the kit's Lmk2Video models are trained on); :func:`evaluate_heldout_generation`
-generates every held-out clip and scores it (notebook 05's measure, averaged over the clips by
-:meth:`HeldoutEvaluation.summary`); :func:`mean_psnr` compares two videos (e.g. a speed option with the
-full-quality one).
+frames and landmarks the kit's Lmk2Video models are trained on);
+:func:`~aniportrait_lib.studies.generate_video.evaluate_heldout_generation` generates every held-out clip
+and scores it (notebook 05's measure, averaged over the clips by :meth:`HeldoutEvaluation.summary`);
+:func:`mean_psnr` compares two videos (e.g. a speed option with the full-quality one).
 """
 
 from __future__ import annotations
@@ -34,21 +34,21 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 
+from aniportrait_lib.data.corpus_frames import corpus_crop_box, load_clip
 from aniportrait_lib.evaluation.audio2lmk_eval import rms_envelope
-from aniportrait_lib.evaluation.lip_metrics import mouth_opening
+from aniportrait_lib.evaluation.video_metrics import psnr
+from aniportrait_lib.landmarks.mouth import mouth_opening
+from aniportrait_lib.video_io import read_frames
 
 __all__ = [
     "HeldoutEvaluation",
     "HeldoutTruth",
     "Reextracted",
     "TalkingVideoScores",
-    "describe_talking_video",
-    "evaluate_heldout_generation",
     "heldout_truth",
-    "log_talking_video_metrics",
     "mean_psnr",
-    "plot_talking_video",
     "reextract",
     "score_talking_video",
 ]
@@ -69,9 +69,7 @@ class HeldoutTruth:
 
 def heldout_truth(corpus, clip_id: str, size: int, crop_scale: float | None = None) -> HeldoutTruth:
     """The truth of ``clip_id`` at ``size`` px, cut like the kit's Lmk2Video training frames
-    (:func:`~aniportrait_lib.training.lmk2video_data.load_clip`; ``crop_scale`` None = whole frames)."""
-    from aniportrait_lib.training.lmk2video_data import corpus_crop_box, load_clip
-
+    (:func:`~aniportrait_lib.data.corpus_frames.load_clip`; ``crop_scale`` None = whole frames)."""
     frames, lmks = load_clip(corpus, clip_id, size, corpus_crop_box(corpus, crop_scale))
     truth = corpus.truth(clip_id)
     samples, _ = corpus.audio(clip_id)
@@ -175,7 +173,8 @@ def score_talking_video(
 
 @dataclass
 class HeldoutEvaluation:
-    """:func:`evaluate_heldout_generation`'s result: one generated video and its scores per held-out clip."""
+    """One generated video and its scores per held-out clip
+    (:func:`~aniportrait_lib.studies.generate_video.evaluate_heldout_generation`'s result)."""
 
     clip_ids: list[str]
     videos: list[Path]
@@ -192,100 +191,8 @@ class HeldoutEvaluation:
 
     def table(self):
         """Per-clip summaries and their mean, as a ``pandas.DataFrame`` (one row per clip)."""
-        import pandas as pd
-
         rows = {clip: s.summary for clip, s in zip(self.clip_ids, self.scores, strict=True)}
         return pd.DataFrame({**rows, "mean": self.summary()}).T
-
-
-def evaluate_heldout_generation(
-    weights, corpus, out_dir: str | Path, extractor, clip_ids: list[str] | None = None, upscale_to: int = 256
-) -> HeldoutEvaluation:
-    """Generate and score held-out mini-corpus clips the way notebook 05 measures the inference stage.
-
-    For each clip, :func:`~aniportrait_lib.pipelines.generate.audio_to_video` renders the corpus portrait
-    speaking the clip's sentence: the mouth from the speech (Audio2Mesh), the head from the clip's **true**
-    pose (given as a pose template; speech does not determine head motion, so a predicted head would mostly
-    measure the disagreement of two plausible motions). The video ``<clip>_true_pose.mp4`` is written to
-    ``out_dir`` and scored by :func:`score_talking_video` against the clip's truth.
-
-    Args:
-        weights: resolved :class:`~aniportrait_lib.pipelines.selection.GenerationModels` (with audio models).
-        clip_ids: default every held-out clip of ``corpus``.
-    """
-    from aniportrait_lib.pipelines.generate import audio_to_video, load_portrait
-    from aniportrait_lib.video_io import read_frames
-
-    config = weights.config
-    clip_ids = clip_ids or [spec.clip_id for spec in corpus.split("heldout")]
-    portrait = load_portrait(corpus.reference().image, config, extractor)
-    videos, scores = [], []
-    for clip_id in clip_ids:
-        truth = heldout_truth(corpus, clip_id, config.width, config.face_crop_scale)
-        video = audio_to_video(
-            corpus.reference().image, truth.audio_path, out_path=Path(out_dir) / f"{clip_id}_true_pose.mp4",
-            weights=weights, pose_template=truth.pose,
-        )  # fmt: skip
-        frames = np.stack(list(read_frames(video)))
-        scores.append(
-            score_talking_video(
-                frames, portrait.image, truth.lmks2d, truth.mesh, truth.samples, extractor, upscale_to
-            )
-        )
-        videos.append(video)
-    return HeldoutEvaluation(list(clip_ids), videos, scores)
-
-
-_METRICS = (  # key, direction, tolerance, unit, description
-    ("mouth_corr", "higher", 0.15, "", "mouth opening re-extracted from the video vs truth (correlation)"),
-    ("mouth_corr_envelope", "equal", 0.05, "", "baseline: loudness envelope vs true mouth opening"),
-    ("landmark_px", "lower", 0.5, "px", "re-extracted vs true landmarks (frames with a face)"),
-    ("landmark_px_reference", "equal", 0.5, "px", "baseline: the portrait unchanged vs true landmarks"),
-    ("no_face_fraction", "lower", 0.25, "", "share of generated frames where MediaPipe found no face"),
-)
-
-
-def log_talking_video_metrics(run, summary: dict[str, float], image_size: int, prefix: str = "") -> dict:
-    """Record a summary (:attr:`TalkingVideoScores.summary` or :meth:`HeldoutEvaluation.summary`) with
-    ``run.log_metric`` (a notebook run, :mod:`aniportrait_lib.runner`).
-
-    Not-measurable values (no face found anywhere) are logged as finite "worst" values, since the runner
-    refuses NaN: correlation 0 and a landmark error of ``image_size`` pixels.
-    """
-    logged = {}
-    for key, direction, tolerance, unit, description in _METRICS:
-        value = summary[key]
-        if math.isnan(value):
-            value = float(image_size) if key.startswith("landmark") else 0.0
-        logged[prefix + key] = run.log_metric(
-            prefix + key, value, direction=direction, tolerance=tolerance, rel_tolerance=0.2, unit=unit,
-            description=description,
-        )  # fmt: skip
-    return logged
-
-
-def describe_talking_video(summary: dict[str, float]) -> str:
-    """Two sentences (markdown) that read a :func:`score_talking_video` summary against its baselines."""
-    corr, envelope = summary["mouth_corr"], summary["mouth_corr_envelope"]
-    px, reference = summary["landmark_px"], summary["landmark_px_reference"]
-    share = 100 * (1 - summary["no_face_fraction"])
-    found = f"MediaPipe found a face in {share:.0f}% of the generated frames"
-    if math.isnan(px):
-        return (
-            f"{found}: the video cannot be scored. The baselines score a mouth-opening correlation of "
-            f"{envelope:.2f} (loudness envelope) and a landmark error of {reference:.2f} px "
-            "(unchanged portrait)."
-        )
-    mouth = (
-        "not measurable (the re-extracted mouth does not move)"
-        if math.isnan(corr)
-        else f"{corr:.2f} vs {envelope:.2f} for the loudness envelope: "
-        + ("**better** than the baseline" if corr > envelope else "**not better** than the baseline")
-    )
-    landmarks = f"{px:.2f} px vs {reference:.2f} px for the unchanged portrait: " + (
-        "**better** than the baseline" if px < reference else "**not better** than the baseline"
-    )
-    return f"{found}.\n- Mouth-opening correlation with the truth: {mouth}.\n- Landmark error: {landmarks}."
 
 
 def mean_psnr(video: str | Path, reference: str | Path) -> float:
@@ -293,9 +200,6 @@ def mean_psnr(video: str | Path, reference: str | Path) -> float:
 
     Frames of another size are resized (bilinear) to the reference's size first.
     """
-    from aniportrait_lib.evaluation.video_metrics import psnr
-    from aniportrait_lib.video_io import read_frames
-
     values = []
     for frame, target in zip(read_frames(video), read_frames(reference), strict=False):
         if frame.shape != target.shape:
@@ -304,34 +208,3 @@ def mean_psnr(video: str | Path, reference: str | Path) -> float:
     if not values:
         raise ValueError(f"{video} or {reference} has no frames")
     return float(np.mean(values))
-
-
-def plot_talking_video(scores: TalkingVideoScores, frames, truth_frames, fps: float = 30.0, columns: int = 6):
-    """Generated vs true frames (evenly spaced) over the mouth-opening and landmark-error curves → figure."""
-    import matplotlib.pyplot as plt
-
-    n = len(scores.mouth_truth)
-    picks = np.linspace(0, n - 1, columns).round().astype(int)
-    fig = plt.figure(figsize=(1.7 * columns, 6.2), layout="constrained")
-    grid = fig.add_gridspec(4, columns, height_ratios=[1, 1, 1.1, 1.1])
-    for row, (label, images) in enumerate((("generated", frames), ("truth", truth_frames))):
-        for col, index in enumerate(picks):
-            ax = fig.add_subplot(grid[row, col])
-            ax.imshow(images[index])
-            ax.set_xticks([]), ax.set_yticks([])
-            ax.set_title(f"{label} {index}" if col == 0 else str(index), fontsize=8)
-    time_s = np.arange(n) / fps
-    mouth = fig.add_subplot(grid[2, :])
-    mouth.plot(time_s, scores.mouth_truth, "k", lw=2, label="truth")
-    mouth.plot(time_s, scores.mouth_generated, lw=1.2, label="re-extracted from the video")
-    scale = np.ptp(scores.mouth_truth) / max(np.ptp(scores.envelope), 1e-12)
-    envelope = scores.mouth_truth.min() + (scores.envelope - scores.envelope.min()) * scale
-    mouth.plot(time_s, envelope, lw=1, alpha=0.7, label="loudness envelope (rescaled)")
-    mouth.set(ylabel="mouth opening (cm)")
-    mouth.legend(loc="upper right", fontsize="small")
-    error = fig.add_subplot(grid[3, :], sharex=mouth)
-    error.plot(time_s, scores.landmark_px, lw=1.2, label="generated video")
-    error.plot(time_s, scores.landmark_px_reference, lw=1, label="unchanged portrait")
-    error.set(xlabel="time (s)", ylabel="landmark error (px)")
-    error.legend(loc="upper right", fontsize="small")
-    return fig

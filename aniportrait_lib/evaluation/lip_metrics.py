@@ -8,28 +8,15 @@
   the Pearson correlation of the two sequences (1 = the mouth opens and closes in sync).
 
 Both take meshes (T, 468, 3) in the same space, e.g. ``ref_lmks3d + offsets`` from Audio2Mesh and
-the ``lmks3d`` MediaPipe extracts from the real video frames.
+the ``lmks3d`` MediaPipe extracts from the real video frames. The lip vertices and the mouth opening
+themselves are :mod:`aniportrait_lib.landmarks.mouth`'s.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-LIP_OUTER: tuple[int, ...] = (
-    61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 185, 40, 39, 37, 0, 267, 269, 270, 409,
-)  # fmt: skip
-"""Outer lip contour: MediaPipe ``FACEMESH_LIPS`` outer ring (= official draw_util lip chains, spec §1.3)."""
-
-LIP_INNER: tuple[int, ...] = (
-    78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 191, 80, 81, 82, 13, 312, 311, 310, 415,
-)  # fmt: skip
-"""Inner lip contour vertices: MediaPipe ``FACEMESH_LIPS`` inner ring (same source)."""
-
-LIP_VERTICES: tuple[int, ...] = tuple(sorted(LIP_OUTER + LIP_INNER))
-"""The 40 lip vertices of the 468-vertex mesh used by the lip vertex error."""
-
-UPPER_LIP_INNER_MID = 13  # MediaPipe mesh: inner upper-lip midpoint (spec §1.3 chain "inner top" end)
-LOWER_LIP_INNER_MID = 14  # MediaPipe mesh: inner lower-lip midpoint (spec §1.3 chain "inner bottom" end)
+from aniportrait_lib.landmarks.mouth import LIP_VERTICES, mouth_opening
 
 
 def _check_meshes(prediction: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -43,7 +30,9 @@ def _check_meshes(prediction: np.ndarray, target: np.ndarray) -> tuple[np.ndarra
 
 
 def lip_vertex_error(prediction: np.ndarray, target: np.ndarray) -> float:
-    """Mean over frames of the max L2 error over :data:`LIP_VERTICES` (mesh units).
+    """Mean over frames of the max L2 error over the lip vertices (mesh units).
+
+    The vertices are :data:`~aniportrait_lib.landmarks.mouth.LIP_VERTICES`.
 
     Args:
         prediction, target: (T, 468, 3) meshes in the same space.
@@ -52,15 +41,6 @@ def lip_vertex_error(prediction: np.ndarray, target: np.ndarray) -> float:
     lips = list(LIP_VERTICES)
     distances = np.linalg.norm(prediction[:, lips] - target[:, lips], axis=-1)  # (T, 40)
     return float(distances.max(axis=1).mean())
-
-
-def mouth_opening(mesh: np.ndarray) -> np.ndarray:
-    """(..., 468, 3) meshes or (..., 468, 2) image landmarks → (...) distance between the inner lip
-    midpoints 13 and 14 (mesh units, or pixels for image landmarks)."""
-    mesh = np.asarray(mesh, dtype=np.float64)
-    if mesh.ndim < 2 or mesh.shape[-2] != 468 or mesh.shape[-1] not in (2, 3):
-        raise ValueError(f"expected (..., 468, 3) meshes or (..., 468, 2) landmarks, got {mesh.shape}")
-    return np.linalg.norm(mesh[..., UPPER_LIP_INNER_MID, :] - mesh[..., LOWER_LIP_INNER_MID, :], axis=-1)
 
 
 def mouth_opening_correlation(prediction: np.ndarray, target: np.ndarray) -> float:

@@ -35,7 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .lip_metrics import mouth_opening
+from aniportrait_lib.landmarks.mouth import mouth_opening
+
 from .video_metrics import MOUTH_LANDMARKS, detect_landmarks_px
 
 __all__ = [

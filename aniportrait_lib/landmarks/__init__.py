@@ -13,6 +13,9 @@ Modules, one idea each:
 | :mod:`.extract` | ``LandmarkExtractor``: images and videos → ``lmks``, ``lmks3d``, ``trans_mat``, ``bs`` |
 | :mod:`.connections`, :mod:`.drawing` | pose images exactly like the official visualiser |
 | :mod:`.pose_template` | reference video → ``pose_temp.npy`` |
+| :mod:`.mouth` | the lip vertices and the mouth opening on the 468-vertex mesh |
+| :mod:`.performance` | ``Performance``: a face's mesh and head pose per frame, drawn at any size |
+| :mod:`.retarget` | reenactment: a source video's expressions and motion moved onto a portrait |
 
 Heavy imports (MediaPipe) happen only when :mod:`.extract` / :mod:`.connections` are imported.
 """

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aniportrait_lib.landmarks.model_file import ensure_face_landmarker_model
 from aniportrait_lib.landmarks.protowire import (
     first_varint,
     iter_fields,
@@ -104,8 +105,6 @@ def load_canonical_face(task_path: str | Path | None = None) -> CanonicalFace:
         task_path: the ``.task`` zip; default :func:`ensure_face_landmarker_model` (fetches it).
     """
     if task_path is None:
-        from aniportrait_lib.landmarks.model_file import ensure_face_landmarker_model
-
         task_path = ensure_face_landmarker_model()
     task_path = Path(task_path)
     try:

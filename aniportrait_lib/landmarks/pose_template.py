@@ -90,6 +90,7 @@ def pose_template_from_video(
             default a new one with per-frame detection (``video_running_mode="image"``, as the
             official script), closed afterwards.
     """
+    # MediaPipe only when a video is read (the landmarks package's rule: only .extract imports it)
     from aniportrait_lib.landmarks.extract import ExtractorConfig, LandmarkExtractor
 
     owned = extractor is None

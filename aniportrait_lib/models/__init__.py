@@ -1,8 +1,13 @@
 """Lmk2Video networks (AniPortrait §3.2), assembled from stock diffusers / transformers classes.
 
+Start with ``lmk2video``: the whole network in one file, top to bottom; the other modules are its parts.
+
 =======================  ==========================================================================
 module                   what it holds
 =======================  ==========================================================================
+``lmk2video``            the model config (released sizes, small variants), the three networks wired
+                         together (reference bank, pose features, denoise: one wiring for training
+                         and sampling), the stage-1 / stage-2 builders
 ``pose_guider``          three pose guiders behind one interface (AnimateAnyone; AniPortrait as
                          released; AniPortrait as the paper describes it) + pose-image conversion
 ``unets``                reference UNet (``UNet2DConditionModel`` without output head) and denoising
@@ -11,7 +16,6 @@ module                   what it holds
 ``reference_attention``  ``attn1`` processors: writer (records), reader (attends to the bank), pairing
 ``scheduler``            DDIM as the official inference / training configure it
 ``image_models``         VAE and CLIP image encoder builders (configs as facts, local folders only)
-``components``           everything together, filled from official-format weight files
 =======================  ==========================================================================
 """
 

@@ -8,7 +8,7 @@ Two entry points, one path:
 * :func:`pose_to_video` — self-driven mode: the portrait's own face moved by a pose template
   (``pose_temp.npy``) or reenacted from a source video (official vid2vid retargeting).
 
-Both build a :class:`~aniportrait_lib.editing.performance.Performance` (mesh + pose per frame) and
+Both build a :class:`~aniportrait_lib.landmarks.performance.Performance` (mesh + pose per frame) and
 render it with :func:`render_performance`: pose images are drawn lazily, one window at a time; the
 diffusion pipeline streams decoded frames; with ``keyframe_step > 1`` only every k-th frame is
 generated and the rest are interpolated (official ``-acc``); frames go straight into the video file,
@@ -28,9 +28,13 @@ from pathlib import Path
 
 import numpy as np
 import PIL.Image
+import torch
 
-from aniportrait_lib.config import GenerateConfig
+from aniportrait_lib.audio.features import AudioFeatureConfig, features_from_waveform, load_waveform
+from aniportrait_lib.audio.inference import audio_to_motion
+from aniportrait_lib.config import GenerateConfig, save_config
 from aniportrait_lib.landmarks.drawing import draw_landmarks
+from aniportrait_lib.landmarks.performance import Performance
 from aniportrait_lib.pipelines.interpolation import FilmInterpolator, flow_interpolate, keyframe_indices
 from aniportrait_lib.pipelines.motion_sources import (
     as_pose_template,
@@ -40,6 +44,7 @@ from aniportrait_lib.pipelines.motion_sources import (
 from aniportrait_lib.pipelines.portrait import Portrait, load_portrait, reference_pose_image
 from aniportrait_lib.pipelines.selection import GenerationModels, resolve_weights
 from aniportrait_lib.pipelines.stages import StageMeter
+from aniportrait_lib.video_io import VideoWriter
 
 __all__ = [
     "GenerateConfig",
@@ -127,10 +132,6 @@ def render_pose_images(
     Returns:
         ``out_path``, a complete H.264 MP4 (written atomically: a failure leaves no file).
     """
-    import torch
-
-    from aniportrait_lib.video_io import VideoWriter
-
     total = min(len(pose_images), config.max_frames or len(pose_images))
     if total == 0:
         raise ValueError("nothing to render: no pose images")
@@ -181,8 +182,6 @@ def render_performance(
 
 
 def _save_resolved_config(out_path: Path, **sections) -> None:
-    from aniportrait_lib.config import save_config
-
     save_config(Path(out_path).with_suffix(".json"), **sections)
 
 
@@ -223,13 +222,10 @@ def speech_to_performance(
         pose_template: (T, 6) head poses at 30 fps used instead of ``audio2pose``.
     Returns:
         ``(motion, performance)``: the :class:`~aniportrait_lib.audio.inference.Motion` at 30 fps (mesh
-        offsets, pose, style id) and the portrait's :class:`~aniportrait_lib.editing.performance.Performance`
-        at ``config.fps`` (resampled in time when it is not 30).
+        offsets, pose, style id) and the portrait's
+        :class:`~aniportrait_lib.landmarks.performance.Performance` at ``config.fps`` (resampled in time
+        when it is not 30).
     """
-    from aniportrait_lib.audio.features import AudioFeatureConfig
-    from aniportrait_lib.audio.inference import audio_to_motion
-    from aniportrait_lib.editing.performance import Performance
-
     motion = audio_to_motion(
         features, audio2mesh, audio2pose, pose_template, style_id, config.seed, motion_config
     )
@@ -269,8 +265,6 @@ def audio_to_video(
         stages: records "read audio", "load weights", "portrait landmarks", "Audio2Lmk (mesh + pose)"
             and the rendering stages of :func:`render_pose_images`.
     """
-    from aniportrait_lib.audio.features import features_from_waveform, load_waveform
-
     stages = stages if stages is not None else StageMeter()
     if out_path is None:
         raise ValueError("audio_to_video needs out_path (an .mp4 file)")
@@ -316,12 +310,10 @@ def pose_to_video(
     Args:
         source: a pose template (``.npy`` path or (T, 6) array): the portrait's own face follows it;
             or a video file: its face is reenacted onto the portrait (official vid2vid retargeting,
-            :mod:`aniportrait_lib.editing.retarget`) and its audio, if any, is kept.
+            :mod:`aniportrait_lib.landmarks.retarget`) and its audio, if any, is kept.
         pipeline: the Lmk2Video pipeline, or instead ``weights`` (see :func:`audio_to_video`).
         stages: records "load weights", "portrait landmarks", "source motion" and the rendering stages.
     """
-    from aniportrait_lib.editing.performance import Performance
-
     stages = stages if stages is not None else StageMeter()
     if out_path is None:
         raise ValueError("pose_to_video needs out_path (an .mp4 file)")

@@ -88,7 +88,7 @@ class FilmInterpolator:
     """
 
     def __init__(self, path: str | Path, device: str = "cpu") -> None:
-        import torch
+        import torch  # the optional FILM method only: the rest of this module (optical flow) is torch-free
 
         path = Path(path)
         if not path.is_file():
@@ -103,7 +103,7 @@ class FilmInterpolator:
         self.dtype = next(self.model.parameters(), torch.zeros(())).dtype
 
     def __call__(self, frame0: np.ndarray, frame1: np.ndarray, t: float) -> np.ndarray:
-        import torch
+        import torch  # as in __init__
 
         def to_tensor(frame: np.ndarray) -> torch.Tensor:
             tensor = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255.0

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from aniportrait_lib.landmarks.retarget import RetargetConfig, retarget
+from aniportrait_lib.video_io import probe_video
+
 __all__ = ["as_pose_template", "read_pose_template", "reenact_video", "resample_motion"]
 
 
@@ -59,13 +62,12 @@ def reenact_video(portrait, video: Path, retarget_config=None):
     """A source video's face motion retargeted onto ``portrait`` (official vid2vid), and its audio if any.
 
     Returns:
-        ``(performance, audio)``: a :class:`~aniportrait_lib.editing.performance.Performance` with one
+        ``(performance, audio)``: a :class:`~aniportrait_lib.landmarks.performance.Performance` with one
         frame per source frame, and the video's audio as ``(samples, 16000)`` (None if it has none).
     """
+    # heavy, and needed by this function only: the audio package loads torch, the extractor MediaPipe
     from aniportrait_lib.audio.features import load_waveform
-    from aniportrait_lib.editing.retarget import RetargetConfig, retarget
     from aniportrait_lib.landmarks.extract import LandmarkExtractor
-    from aniportrait_lib.video_io import probe_video
 
     info = probe_video(video)
     with LandmarkExtractor() as extractor:

@@ -8,7 +8,7 @@ extractor's minimum side (64 px) are enlarged to it for detection only.
 
 One kit addition, ``GenerateConfig.face_crop_scale``: kit Lmk2Video models are trained on face crops of the
 mini corpus (a square of ``face_crop_scale`` × the face height,
-:func:`~aniportrait_lib.training.lmk2video_data.portrait_crop_box`), so the portrait is first cut the same
+:func:`~aniportrait_lib.data.face_track.portrait_crop_box`), so the portrait is first cut the same
 way, at its own resolution. ``None`` (official): the user frames the portrait.
 
 With a crop larger than a square output, MediaPipe finds the face in the crop before it is shrunk: normalised
@@ -26,7 +26,9 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 
+from aniportrait_lib.data.face_track import crop_frame, portrait_crop_box
 from aniportrait_lib.landmarks.drawing import draw_landmarks
+from aniportrait_lib.landmarks.extract import LandmarkExtractor
 
 __all__ = ["Portrait", "face_crop", "load_portrait", "reference_pose_image"]
 
@@ -60,11 +62,8 @@ def face_crop(rgb: np.ndarray, scale: float, extractor, where: str = "<portrait>
     """The square around the face of ``rgb`` (H, W, 3) uint8 that kit models are trained on, at its own
     resolution (``side × side``; what lies outside the image is black, as in dataset preparation).
 
-    The box is the training data's (:func:`~aniportrait_lib.training.lmk2video_data.portrait_crop_box`).
+    The box is the training data's (:func:`~aniportrait_lib.data.face_track.portrait_crop_box`).
     """
-    from aniportrait_lib.data.face_track import crop_frame
-    from aniportrait_lib.training.lmk2video_data import portrait_crop_box
-
     face = _detect(rgb, extractor, where)
     box = portrait_crop_box(face.lmks, (rgb.shape[1], rgb.shape[0]), scale)
     return crop_frame(rgb, box, box.side)
@@ -81,8 +80,6 @@ def load_portrait(image: str | Path | np.ndarray, config, extractor=None) -> Por
     Raises:
         ValueError: unreadable image or no face (the message names the file).
     """
-    from aniportrait_lib.landmarks.extract import LandmarkExtractor
-
     where = str(image) if isinstance(image, (str, Path)) else "the portrait array"
     if isinstance(image, (str, Path)):
         try:

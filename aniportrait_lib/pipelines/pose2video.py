@@ -1,9 +1,11 @@
 """Lmk2Video sampling: reference image + pose-image sequence → video (AniPortrait §3.2, spec §3.5).
 
 ``Pose2VideoPipeline`` is a diffusers ``DiffusionPipeline`` built from stock parts (see
-:mod:`aniportrait_lib.models`). The pose features are injected with forward hooks and the reference
-attention with ``attn1`` processors; both are installed for the duration of one ``__call__`` only, so the
-UNets handed in stay stock models.
+:mod:`aniportrait_lib.models`). The network is wired by :class:`~aniportrait_lib.models.lmk2video.
+Lmk2VideoNetworks` - the very methods the trainer's loss calls: ``write_reference_bank``,
+``pose_features``, ``denoise`` - for the duration of one ``__call__`` only (pose features through forward
+hooks, reference attention through ``attn1`` processors), so the UNets handed in stay stock models. What is
+the pipeline's own is how it samples: guidance, context windows, the scheduler's steps, decoding.
 
 Classifier-free guidance follows the official code: the unconditional branch gets a **zero CLIP embedding
 and no reference attention**; the conditional branch gets both. Pose features are the same in both.

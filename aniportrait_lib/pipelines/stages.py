@@ -18,6 +18,7 @@ import contextlib
 import math
 import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -40,8 +41,7 @@ def current_rss_mib() -> float:
 
 def _lifetime_peak_mib() -> float:
     try:
-        import resource
-        import sys
+        import resource  # Unix only
     except ImportError:  # Windows
         return math.nan
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from aniportrait_lib.config import DEFAULT_PROFILE, PROFILES
+from aniportrait_lib.profiles import DEFAULT_PROFILE, PROFILE_NAMES
 from aniportrait_lib.runner.report import write_reports
 from aniportrait_lib.runner.suite import NOTEBOOK_DIR, run_suite
 
@@ -27,7 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m aniportrait_lib.runner",
         description="Run the AniPortrait Kit notebook suite headlessly.",
     )
-    parser.add_argument("--profile", default=DEFAULT_PROFILE, choices=sorted(PROFILES), help="run profile")
+    parser.add_argument(
+        "--profile", default=DEFAULT_PROFILE, choices=sorted(PROFILE_NAMES), help="run profile"
+    )
     parser.add_argument(
         "--only", nargs="+", metavar="NN", help="run only notebooks whose name starts with these"
     )

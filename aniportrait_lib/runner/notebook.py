@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from aniportrait_lib import atomic
-from aniportrait_lib.config import Profile, get_profile, save_config
+from aniportrait_lib.config import Profile, save_config
 from aniportrait_lib.paths import REPO_ROOT, outputs_root
+from aniportrait_lib.profiles import StageConfigs, get_profile, stage_configs
 
 Direction = Literal["higher", "lower", "equal"] | None
 """How a metric is judged against its baseline: better when higher, better when lower, must stay
@@ -51,6 +52,12 @@ class NotebookRun:
     metrics: dict[str, Metric] = field(default_factory=dict)
     key_figure: str | None = None
     started: float = field(default_factory=time.time)
+
+    @property
+    def configs(self) -> StageConfigs:
+        """Every stage's config for this run's profile (:func:`aniportrait_lib.profiles.stage_configs`),
+        freshly built at each access: keep the one you change."""
+        return stage_configs(self.profile.name)
 
     def log_metric(
         self,

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aniportrait_lib.config import get_profile
 from aniportrait_lib.paths import REPO_ROOT, outputs_root
+from aniportrait_lib.profiles import get_profile
 from aniportrait_lib.runner import baseline as baselines
 from aniportrait_lib.runner.notebook import KEY_FIGURE_FILE, METRICS_FILE
 
@@ -89,7 +89,7 @@ def discover_notebooks(folder: Path = NOTEBOOK_DIR, only: list[str] | None = Non
 
 def _source_index(executed: Path, executed_index: int) -> int:
     """Map a cell index of papermill's executed copy back to the source notebook."""
-    import nbformat
+    import nbformat  # slow to import (~1 s): only a failed notebook's report needs it
 
     try:
         cells = nbformat.read(executed, as_version=4).cells
@@ -100,7 +100,7 @@ def _source_index(executed: Path, executed_index: int) -> int:
 
 
 def _cell_error(exc: Exception, executed: Path) -> CellError:
-    import papermill
+    import papermill  # slow to import (~1 s, Jupyter's client): only running notebooks needs it
 
     if isinstance(exc, papermill.PapermillExecutionError):
         tb = _ANSI.sub("", "\n".join(exc.traceback or []))
@@ -113,7 +113,7 @@ def run_notebook(
     source: Path, run_dir: Path, profile: str, kernel_name: str = "python3", cell_timeout: int | None = None
 ) -> NotebookResult:
     """Execute one notebook into ``run_dir`` and collect its metrics; never raises for notebook errors."""
-    import papermill
+    import papermill  # slow to import (~1 s, Jupyter's client): only running notebooks needs it
 
     executed = run_dir / source.name
     out_dir = run_dir / source.stem

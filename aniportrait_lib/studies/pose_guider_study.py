@@ -17,6 +17,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+import PIL.Image
 import torch
 from diffusers import AutoencoderKL
 from transformers import CLIPVisionModelWithProjection
@@ -32,9 +34,10 @@ from aniportrait_lib.models.lmk2video import (
 )
 from aniportrait_lib.paths import weights_dir
 from aniportrait_lib.pipelines.pose2video import Pose2VideoPipeline
+from aniportrait_lib.plots import plot_loss_curve
+from aniportrait_lib.studies.configs import Lmk2VideoProfile
 from aniportrait_lib.training.checkpoint import latest_checkpoint
 from aniportrait_lib.training.lmk2video import LOSS_LOG, Stage1Trainer, torch_threads
-from aniportrait_lib.training.lmk2video_config import Lmk2VideoProfile
 from aniportrait_lib.training.lmk2video_data import EvalClip, FramePairDataset, to_unit_range
 from aniportrait_lib.training.lmk2video_vae import calibrate_latent_scale, pretrain_vae
 from aniportrait_lib.weights.layout import check_weights, format_report
@@ -196,8 +199,6 @@ def train_final_model(
 
 def generate_clip(pipeline, clip: EvalClip, profile: Lmk2VideoProfile) -> np.ndarray:
     """Frames ``(N, S, S, 3)`` uint8 for the clip's target poses, from its reference frame."""
-    import PIL.Image
-
     cfg, size = profile.evaluation, clip.ref_image.shape[0]
     with torch_threads(cfg.num_threads):
         video = pipeline(
@@ -314,8 +315,6 @@ def run_guider_study(
 
 def study_table(study: GuiderStudy):
     """Mean over held-out clips per method → ``pandas.DataFrame`` (rows: methods)."""
-    import pandas as pd
-
     table = pd.DataFrame(study.rows).drop(columns="clip_id").groupby("method", sort=False).mean()
     table.attrs["image_size"] = int(next(iter(study.generated[BASELINE].values())).shape[1])
     return table
@@ -390,17 +389,14 @@ def plot_pose_features(guider, pose: np.ndarray):
 
 
 def plot_losses(study: GuiderStudy, window: int = 10):
-    """Training loss per guider (running mean over ``window`` steps) → figure."""
+    """Training loss per guider (moving average over ``window`` steps) → figure."""
     fig, ax = plt.subplots(figsize=(7, 3))
     for kind, losses in study.losses.items():
-        smooth = (
-            np.convolve(losses, np.ones(window) / window, mode="valid") if len(losses) >= window else losses
-        )
         style = {"ls": "--", "lw": 1} if kind == "final" else {}
-        ax.plot(smooth, label=GUIDER_NAMES.get(kind, FINAL_MODEL), **style)
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("min-SNR weighted v-loss")
-    ax.set_yscale("log")
+        plot_loss_curve(
+            ax, losses, window=window, label=GUIDER_NAMES.get(kind, FINAL_MODEL), raw=False, **style
+        )
+    ax.set(xlabel="optimizer step", ylabel="min-SNR weighted v-loss")
     ax.legend(fontsize=8)
     return fig
 

@@ -22,7 +22,6 @@
 from __future__ import annotations
 
 import copy
-import csv
 import dataclasses
 import json
 import time
@@ -35,6 +34,7 @@ import torch
 from tqdm.auto import tqdm
 
 from aniportrait_lib.atomic import write_json
+from aniportrait_lib.data.corpus_frames import corpus_crop_box, load_clip
 from aniportrait_lib.data.mini_corpus import MiniCorpus
 from aniportrait_lib.evaluation.temporal_metrics import detect_track, score_temporal, summarize_temporal
 from aniportrait_lib.evaluation.video_metrics import score_frames, summarize_scores
@@ -53,9 +53,9 @@ from aniportrait_lib.models.unets import SD15_UNET_CONFIG, build_denoising_unet
 from aniportrait_lib.paths import weights_dir
 from aniportrait_lib.pipelines.pose2video import Pose2VideoPipeline
 from aniportrait_lib.training.lmk2video import torch_threads
-from aniportrait_lib.training.lmk2video_data import ClipWindowDataset, EvalClip, corpus_crop_box, load_clip
+from aniportrait_lib.training.lmk2video_data import ClipWindowDataset, EvalClip
 from aniportrait_lib.training.lmk2video_stage2 import Stage2Trainer
-from aniportrait_lib.training.lmk2video_stage2_config import MotionEvalConfig, MotionStudyProfile
+from aniportrait_lib.training.loss_log import read_loss_log
 from aniportrait_lib.weights.kit_index import INDEX_FILE, find_export, made_by
 from aniportrait_lib.weights.kit_lmk2video import Stage1Run, export_stage2, load_stage1_run
 from aniportrait_lib.weights.layout import check_weights
@@ -66,6 +66,7 @@ from aniportrait_lib.weights.lmk2video_checkpoints import (
     official_to_kit_unet,
 )
 
+from .configs import MotionEvalConfig, MotionStudyProfile
 from .pose_guider_study import FrozenModels, vae_reconstruction
 
 __all__ = [
@@ -244,14 +245,6 @@ class MotionTraining:
     step: int
 
 
-def _read_log(path: Path) -> tuple[list[float], float]:
-    if not path.is_file():
-        return [], 0.0
-    with path.open(newline="") as file:
-        rows = list(csv.DictReader(file))
-    return [float(r["loss"]) for r in rows], sum(float(r["seconds"]) for r in rows)
-
-
 def train_motion_modules(
     start: Stage2Start, dataset: ClipWindowDataset, profile: MotionStudyProfile, out_dir: str | Path
 ) -> MotionTraining:
@@ -268,8 +261,8 @@ def train_motion_modules(
             losses = trainer.train(stop_after=1)  # one call per step: same RNG stream as one long call
             bar.update(len(losses))
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
-    losses, seconds = _read_log(trainer.log_path)
-    return MotionTraining(trainer.unwrapped, losses, seconds, trainer.step)
+    log = read_loss_log(trainer.log_path)
+    return MotionTraining(trainer.unwrapped, log.losses.tolist(), float(log.seconds.sum()), trainer.step)
 
 
 def motion_state(networks: Lmk2VideoNetworks) -> dict[str, torch.Tensor]:

@@ -1,6 +1,6 @@
 """What notebook 04 shows of a stage-2 run: a table, a verdict in words, plots, a side-by-side video, metrics.
 
-Everything here reads a :class:`~.lmk2video_motion_study.MotionComparison` (and the training log); nothing
+Everything here reads a :class:`~.train_motion_module.MotionComparison` (and the training log); nothing
 is trained or generated.
 """
 
@@ -9,12 +9,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import cv2
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
+from aniportrait_lib.plots import plot_loss_curve, side_by_side_video
 from aniportrait_lib.training.lmk2video_data import EvalClip
-from aniportrait_lib.video_io import write_video
 
 from .train_motion_module import STAGE1_ONLY, STAGE2, VAE_FLOOR, MotionComparison, MotionTraining
 
@@ -26,7 +26,6 @@ __all__ = [
     "log_motion_metrics",
     "plot_flicker_over_time",
     "plot_training_loss",
-    "side_by_side_frames",
     "write_side_by_side",
 ]
 
@@ -52,8 +51,6 @@ the same way: stage 1 and stage 2 share seed, noise and sampler, so a consistent
 
 def comparison_table(comparison: MotionComparison):
     """Mean over held-out clips per method → ``pandas.DataFrame`` (rows: methods; :data:`TABLE_COLUMNS`)."""
-    import pandas as pd
-
     frame = pd.DataFrame(comparison.rows)
     table = frame.drop(columns="clip_id").groupby("method", sort=False).mean()[list(TABLE_COLUMNS)]
     table.attrs.update(clips=int(frame["clip_id"].nunique()), frames=comparison.num_frames)
@@ -123,14 +120,10 @@ def describe_comparison(comparison: MotionComparison) -> str:
 
 
 def plot_training_loss(training: MotionTraining, window: int = 50):
-    """Stage-2 loss per step and its running mean over ``window`` steps → figure."""
-    losses = np.asarray(training.losses)
+    """Stage-2 loss per step and its moving average over ``window`` steps → figure."""
     fig, ax = plt.subplots(figsize=(7, 3))
-    ax.plot(np.arange(1, len(losses) + 1), losses, alpha=0.3, label="per step")
-    if len(losses) >= window:
-        smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
-        ax.plot(np.arange(window, len(losses) + 1), smooth, label=f"mean of {window}")
-    ax.set(xlabel="optimizer step", ylabel="min-SNR weighted v-loss", yscale="log",
+    plot_loss_curve(ax, training.losses, window=window)
+    ax.set(xlabel="optimizer step", ylabel="min-SNR weighted v-loss",
            title=f"stage 2: motion modules only ({training.seconds:.0f} s)")  # fmt: skip
     ax.legend(fontsize=8)
     return fig
@@ -149,37 +142,16 @@ def plot_flicker_over_time(comparison: MotionComparison, clips: list[EvalClip]):
     return fig
 
 
-def _label(panel: np.ndarray, text: str) -> np.ndarray:
-    header = np.zeros((22, panel.shape[1], 3), np.uint8)
-    cv2.putText(header, text, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
-    return np.concatenate([header, panel])
-
-
-def side_by_side_frames(
-    clip: EvalClip, comparison: MotionComparison, min_side: int = 256
-) -> list[np.ndarray]:
-    """Frames ``ground truth | stage 1 only | stage 2``, each enlarged (nearest neighbour, so every generated
-    pixel stays visible) by the smallest integer factor reaching ``min_side`` and labelled."""
-    size = clip.frames.shape[1]
-    factor = max(1, math.ceil(min_side / size))
-    columns = [("ground truth", clip.frames), (STAGE1_ONLY, comparison.generated[STAGE1_ONLY][clip.clip_id]),
-               (STAGE2, comparison.generated[STAGE2][clip.clip_id])]  # fmt: skip
-    frames = []
-    for t in range(len(clip.frames)):
-        panels = [
-            _label(cv2.resize(video[t], None, fx=factor, fy=factor, interpolation=cv2.INTER_NEAREST), name)
-            for name, video in columns
-        ]
-        frames.append(np.concatenate(panels, axis=1))
-    return frames
-
-
 def write_side_by_side(
     path: str | Path, clip: EvalClip, comparison: MotionComparison, fps: float,
-    audio: tuple[np.ndarray, int] | None = None,
+    audio: tuple[np.ndarray, int] | None = None, min_side: int = 256,
 ) -> Path:  # fmt: skip
-    """H.264 MP4 of :func:`side_by_side_frames` (with the clip's speech if ``audio`` is given), atomically."""
-    return write_video(path, side_by_side_frames(clip, comparison), fps, audio=audio)
+    """H.264 MP4 of ``ground truth | stage 1 only | stage 2``, labelled, each panel enlarged to ``min_side``
+    (nearest neighbour, so every generated pixel stays visible), with the clip's speech if ``audio`` is given;
+    written atomically (:func:`aniportrait_lib.plots.side_by_side_video`)."""
+    panels = {"ground truth": clip.frames, STAGE1_ONLY: comparison.generated[STAGE1_ONLY][clip.clip_id],
+              STAGE2: comparison.generated[STAGE2][clip.clip_id]}  # fmt: skip
+    return side_by_side_video(path, panels, fps, audio, min_side)
 
 
 def log_motion_metrics(run, comparison: MotionComparison, training: MotionTraining) -> dict[str, float]:

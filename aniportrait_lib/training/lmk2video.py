@@ -126,7 +126,7 @@ def _optimizer(parameters, config: Stage1TrainConfig) -> torch.optim.Optimizer:
                   eps=config.adam_epsilon)  # fmt: skip
     if config.use_8bit_adam and torch.cuda.is_available() and not config.cpu:
         try:
-            import bitsandbytes as bnb
+            import bitsandbytes as bnb  # optional (not a dependency): 8-bit Adam on CUDA only
 
             return bnb.optim.AdamW8bit(parameters, **kwargs)
         except ImportError:

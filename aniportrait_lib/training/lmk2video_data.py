@@ -7,10 +7,10 @@ the official dataset: frames ``/127.5 − 1`` ([−1, 1]), pose images ``/127.5 
 
 **Face crop.** The official training videos (VFHQ, CelebV-HQ, HDTF) are face crops in which the face is
 about half the frame height. The mini corpus renders a whole upper-body portrait, so every clip is cut to
-one square around the face before resizing (:func:`portrait_crop_box`: the dataset preparation's
-:func:`~aniportrait_lib.data.face_track.stable_crop_box` applied to the portrait's landmarks, side =
-``crop_scale`` × face height). The box depends only on the portrait, so inference cuts a user's portrait
-the same way. ``crop_scale=None`` keeps the whole frame.
+one square around the face before resizing (:func:`~aniportrait_lib.data.corpus_frames.corpus_crop_box`:
+the dataset preparation's :func:`~aniportrait_lib.data.face_track.stable_crop_box` applied to the
+portrait's landmarks, side = ``crop_scale`` × face height). The box depends only on the portrait, so
+inference cuts a user's portrait the same way. ``crop_scale=None`` keeps the whole frame.
 
 The sample order is deterministic and independent of the global RNG: position ``p`` (the p-th sample
 the trainer asks for) is sample ``perm_e[p mod N]`` of a permutation seeded with ``seed + e`` for epoch
@@ -22,27 +22,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import PIL.Image
 import torch
 
-from aniportrait_lib.data.face_track import CropBox, CropConfig, crop_frame, face_boxes, stable_crop_box
+from aniportrait_lib.data.corpus_frames import corpus_crop_box, load_clip
+from aniportrait_lib.data.face_track import CropConfig
 from aniportrait_lib.data.mini_corpus import MiniCorpus
 from aniportrait_lib.landmarks.drawing import draw_landmarks
+from aniportrait_lib.landmarks.mouth import LIP_VERTICES
 from aniportrait_lib.models.image_models import build_clip_image_processor
-from aniportrait_lib.video_io import read_frames
 
 __all__ = [
     "DEFAULT_CROP_SCALE",
     "ClipWindowDataset",
     "EvalClip",
     "FramePairDataset",
-    "corpus_crop_box",
     "heldout_clips",
-    "load_clip",
     "mouth_weight_map",
-    "portrait_crop_box",
     "pose_image",
     "to_unit_range",
 ]
@@ -60,48 +57,6 @@ def pose_image(lmks2d: np.ndarray, source_size: int, size: int) -> np.ndarray:
 
 DEFAULT_CROP_SCALE = CropConfig().scale
 """Crop side / face height for Lmk2Video frames: the dataset preparation's value (face ≈ half the frame)."""
-
-
-def portrait_crop_box(lmks: np.ndarray, frame_size: tuple[int, int], crop_scale: float) -> CropBox:
-    """The square face crop of a portrait: ``lmks`` (478 or 468, ≥2) normalised, ``frame_size`` (W, H)."""
-    lmks = np.asarray(lmks, dtype=np.float64)[None]
-    boxes = face_boxes(lmks, np.ones(1, bool), frame_size)
-    return stable_crop_box(boxes, frame_size, CropConfig(scale=crop_scale), where="the portrait")
-
-
-def corpus_crop_box(corpus: MiniCorpus, crop_scale: float | None) -> CropBox | None:
-    """The crop every frame of ``corpus`` is cut to (``None`` when ``crop_scale`` is ``None``)."""
-    if crop_scale is None:
-        return None
-    side = int(corpus.config["image_size"])
-    return portrait_crop_box(corpus.reference_lmks(), (side, side), crop_scale)
-
-
-def load_clip(
-    corpus: MiniCorpus, clip_id: str, size: int, box: CropBox | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Frames ``(T, size, size, 3)`` uint8 and true landmarks ``(T, 468, 2)`` normalised to the output frame.
-
-    Args:
-        box: cut this square out of every frame first (:func:`corpus_crop_box`); ``None``: the whole frame.
-
-    Raises:
-        ValueError: the video and its truth disagree on the number of frames (names the clip).
-    """
-    source = int(corpus.config["image_size"])
-    lmks = corpus.truth(clip_id).lmks2d.astype(np.float32)
-    if box is None:
-        frames = [
-            cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA)
-            for f in read_frames(corpus.video_path(clip_id))
-        ]
-        lmks = lmks / source
-    else:
-        frames = [crop_frame(f, box, size) for f in read_frames(corpus.video_path(clip_id))]
-        lmks = (lmks - np.array([box.x0, box.y0], np.float32)) / np.float32(box.side)
-    if len(frames) != len(lmks):
-        raise ValueError(f"{corpus.video_path(clip_id)}: {len(frames)} frames but {len(lmks)} truth frames")
-    return np.stack(frames), lmks
 
 
 class FramePairDataset:
@@ -141,8 +96,9 @@ class FramePairDataset:
     ) -> FramePairDataset:  # fmt: skip
         """All frames of one split (``"train"`` / ``"heldout"``) of a mini corpus at ``image_size``.
 
-        Frames are face crops (:func:`corpus_crop_box`; ``crop_scale=None``: whole frames); ``kwargs`` go
-        to the constructor (e.g. ``num_frames`` of :class:`ClipWindowDataset`).
+        Frames are face crops (:func:`~aniportrait_lib.data.corpus_frames.corpus_crop_box`;
+        ``crop_scale=None``: whole frames); ``kwargs`` go to the constructor (e.g. ``num_frames`` of
+        :class:`ClipWindowDataset`).
         """
         clip_ids = [c.clip_id for c in corpus.split(split)]
         if not clip_ids:
@@ -242,8 +198,6 @@ def mouth_weight_map(lmks: np.ndarray, size: int, weight: float) -> torch.Tensor
         The bump is centred on the mean of the lip vertices, with a radius of 0.75 × the larger side of their
         bounding box (weight/e at that distance).
     """
-    from aniportrait_lib.evaluation.lip_metrics import LIP_VERTICES
-
     lips = np.asarray(lmks, np.float64)[:, list(LIP_VERTICES)] * size  # (N, L, 2) pixels
     centre = lips.mean(axis=1)
     radius = np.maximum(np.ptp(lips, axis=1).max(axis=-1) * 0.75, 1.0)
@@ -273,7 +227,7 @@ def heldout_clips(
 ) -> list[EvalClip]:  # fmt: skip
     """Up to ``max_clips`` held-out clips, each with ``frames_per_clip`` evenly spaced target frames.
 
-    Frames are cut as for training (:func:`corpus_crop_box`).
+    Frames are cut as for training (:func:`~aniportrait_lib.data.corpus_frames.corpus_crop_box`).
     """
     clips = []
     box = corpus_crop_box(corpus, crop_scale)

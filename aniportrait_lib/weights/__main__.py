@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from aniportrait_lib.paths import weights_dir
+from aniportrait_lib.weights.deep_check import deep_check
 from aniportrait_lib.weights.kit_index import find_export
 from aniportrait_lib.weights.kit_legacy import index_legacy_run
 from aniportrait_lib.weights.layout import check_weights, expected_layout, format_report
@@ -69,8 +70,6 @@ def _kit(command: str, folder: Path) -> int:
 
 def _deep(folder: Path) -> list[str]:
     """Print the deep check of the present checkpoints; return the components that do not fit."""
-    from aniportrait_lib.weights.deep_check import deep_check
-
     print("\ndeep check (keys and shapes against the kit's networks):")
     results = deep_check(folder)
     for result in results:

@@ -15,8 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 
+from aniportrait_lib.audio.audio2mesh import Audio2Mesh, Audio2MeshConfig
+from aniportrait_lib.audio.audio2pose import Audio2Pose, Audio2PoseConfig
+from aniportrait_lib.models.pose_guider import MultiScalePoseGuider
+from aniportrait_lib.models.unets import build_denoising_unet, build_reference_unet
+from aniportrait_lib.weights.audio_checkpoints import kit_to_official
 from aniportrait_lib.weights.layout import COMPONENTS
+from aniportrait_lib.weights.lmk2video_checkpoints import kit_to_official_unet
 
 MOTION_KEY = "motion_module"
 """Substring of every motion-module key in the official denoiser (spec, manifests README)."""
@@ -51,8 +58,6 @@ class DeepCheck:
 def read_shapes(path: Path) -> dict[str, tuple[int, ...]]:
     """Key → shape of a checkpoint, without loading its data into memory where the format allows."""
     if path.suffix == ".safetensors":
-        from safetensors import safe_open
-
         with safe_open(str(path), framework="pt") as f:
             return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     try:
@@ -89,13 +94,6 @@ def expected_shapes(folder: Path, unet_config: dict | None = None, audio_configs
     ``unet_config`` defaults to the folder's SD1.5 ``unet/config.json``, else the kit's SD1.5 constant;
     ``audio_configs`` may give ``{"audio2mesh": Audio2MeshConfig, "audio2pose": Audio2PoseConfig}``.
     """
-    from aniportrait_lib.audio.audio2mesh import Audio2Mesh, Audio2MeshConfig
-    from aniportrait_lib.audio.audio2pose import Audio2Pose, Audio2PoseConfig
-    from aniportrait_lib.models.pose_guider import MultiScalePoseGuider
-    from aniportrait_lib.models.unets import build_denoising_unet, build_reference_unet
-    from aniportrait_lib.weights.audio_checkpoints import kit_to_official
-    from aniportrait_lib.weights.lmk2video_checkpoints import kit_to_official_unet
-
     cfg = _unet_config(folder, unet_config)
     audio_configs = audio_configs or {}
 

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aniportrait_lib import __version__
 from aniportrait_lib.atomic import write_json
 
 __all__ = [
@@ -59,9 +60,7 @@ PRODUCERS = {
 
 def made_by(source: str, profile: str | None = None, **extra: Any) -> dict[str, Any]:
     """Provenance recorded with a component: who wrote it, in which profile, when, with which torch."""
-    import torch
-
-    from aniportrait_lib import __version__
+    import torch  # only writers of exports call this, with torch loaded: reading an index stays torch-free
 
     return {
         "source": source,

@@ -153,7 +153,7 @@ class Stage1Run:
     model: Lmk2VideoModelConfig
     step: int
     image_size: int
-    crop_scale: float | None = None  # the face crop the frames were cut to (lmk2video_data.portrait_crop_box)
+    crop_scale: float | None = None  # the face crop of the frames (data.face_track.portrait_crop_box)
 
 
 def save_stage1_run(

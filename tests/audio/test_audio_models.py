@@ -29,6 +29,11 @@ def oracle(oracle_dir):
     return io, w2v, configs
 
 
+def test_the_shared_tiny_config_is_the_oracles(oracle, make_wav2vec2_config):
+    _, w2v, _ = oracle
+    assert make_wav2vec2_config().to_dict() == w2v.to_dict()  # tests/conftest.py's default sizes
+
+
 def test_audio2mesh_matches_official(oracle, oracle_dir):
     io, w2v, configs = oracle
     config = Audio2MeshConfig(latent_dim=configs["a2m"]["latent_dim"], out_dim=1404, encoder=w2v)
@@ -120,24 +125,14 @@ def test_training_forward_shapes_and_gradients(tiny_mesh, tiny_pose):
     assert out.shape == (2, 12, 6)
 
 
-def test_out_fn_starts_at_zero():
+def test_out_fn_starts_at_zero(make_wav2vec2_config):
     from aniportrait_lib.audio import Audio2Mesh
 
-    model = Audio2Mesh(
-        Audio2MeshConfig(
-            latent_dim=8,
-            encoder=Wav2Vec2Config(
-                hidden_size=16,
-                num_hidden_layers=1,
-                num_attention_heads=2,
-                intermediate_size=16,
-                conv_dim=[8] * 7,
-                num_conv_pos_embeddings=4,
-                num_conv_pos_embedding_groups=2,
-            ),
-        ),
-        random_encoder_ok=True,
-    ).eval()
+    encoder = make_wav2vec2_config(
+        hidden_size=16, num_hidden_layers=1, intermediate_size=16, conv_dim=[8] * 7,
+        num_conv_pos_embeddings=4, num_conv_pos_embedding_groups=2,
+    )  # fmt: skip
+    model = Audio2Mesh(Audio2MeshConfig(latent_dim=8, encoder=encoder), random_encoder_ok=True).eval()
     assert torch.all(model.infer(torch.randn(1, 3200), 6) == 0)
 
 

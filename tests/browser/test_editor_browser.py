@@ -41,7 +41,7 @@ ARTEFACTS = REPO_ROOT / "outputs" / "test_artefacts"
 NOTEBOOK_CELLS = [
     "from aniportrait_lib.data.mini_corpus import build_reference\n"
     "from aniportrait_lib.editing.editor_state import EditorState\n"
-    "from aniportrait_lib.editing.performance import Performance\n"
+    "from aniportrait_lib.landmarks.performance import Performance\n"
     "from aniportrait_lib.editing.widget import EditorWidget",
     "reference, _ = build_reference(256)\n"
     "state = EditorState(Performance.still(reference, 8), reference)\n"

@@ -14,7 +14,7 @@ from aniportrait_lib.data.mini_corpus import CorpusConfig, generate_mini_corpus,
 from aniportrait_lib.data.speech import PhonemeEvent, SpeechRequest, synthesize_many
 from aniportrait_lib.data.visemes import mouth_curves, phoneme_shape
 from aniportrait_lib.data.warp import warp_image
-from aniportrait_lib.evaluation.lip_metrics import mouth_opening
+from aniportrait_lib.landmarks.mouth import mouth_opening
 
 TINY = CorpusConfig(n_clips=3, image_size=192, heldout_every=3)
 
@@ -153,5 +153,5 @@ def test_regeneration_is_byte_identical_and_resumes(corpus, tmp_path):
 def test_folder_of_another_config_is_refused(corpus):
     with pytest.raises(ValueError, match="another config"):
         generate_mini_corpus(corpus.root, dataclasses.replace(TINY, seed=5))
-    with pytest.raises(ValueError, match="unknown corpus profile"):
-        generate_mini_corpus(corpus.root, "huge")
+    with pytest.raises(ValueError, match="needs a CorpusConfig"):
+        generate_mini_corpus(corpus.root, "cpu")  # a profile's name is not its config

@@ -7,7 +7,7 @@ import pytest
 
 from aniportrait_lib.data.face_rig import FaceRig
 from aniportrait_lib.data.mini_corpus import build_reference
-from aniportrait_lib.editing.performance import Performance
+from aniportrait_lib.landmarks.performance import Performance
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,14 @@
 import numpy as np
 import pytest
 
-from aniportrait_lib.data.face_rig import LEFT_EYE, RIGHT_EYE, eye_aperture, mouth_opening
+from aniportrait_lib.data.face_rig import LEFT_EYE, RIGHT_EYE, eye_aperture
 from aniportrait_lib.editing.edit_document import EditDocument
 from aniportrait_lib.editing.edits import apply_controls, apply_edits
 from aniportrait_lib.editing.face_regions import LEFT_EYE_CONTOUR, LIPS, RIGHT_EYE_CONTOUR
 from aniportrait_lib.editing.preview import render_performance
 from aniportrait_lib.evaluation.landmark_metrics import relative_poses_to
 from aniportrait_lib.landmarks.extract import LandmarkExtractor
+from aniportrait_lib.landmarks.mouth import mouth_opening
 
 EYES = list(RIGHT_EYE_CONTOUR + LEFT_EYE_CONTOUR)
 

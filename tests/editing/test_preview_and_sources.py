@@ -3,18 +3,17 @@ import json
 import numpy as np
 import pytest
 
-from aniportrait_lib.data.mini_corpus import CORPUS_PROFILES, config_digest
-from aniportrait_lib.editing.performance import Performance
+from aniportrait_lib.data.mini_corpus import CorpusConfig, config_digest
 from aniportrait_lib.editing.preview import (
     _as_truth,
     figure_png,
-    image_grid,
     pose_curves_figure,
     pose_image,
     render_performance,
 )
 from aniportrait_lib.editing.sources import find_or_make_corpus, mirrored_reference
 from aniportrait_lib.landmarks.extract import LandmarkExtractor
+from aniportrait_lib.landmarks.performance import Performance
 from aniportrait_lib.landmarks.pose import matrix_to_pose
 
 
@@ -38,7 +37,6 @@ def test_pose_image_and_frames(portrait, talking):
 def test_figures_render_to_png(talking):
     fig = pose_curves_figure({"a": talking.pose}, 30.0, frame=2, key_frames=[1, 4])
     assert figure_png(fig)[:4] == b"\x89PNG"
-    assert len(image_grid([np.zeros((4, 4, 3), np.uint8)] * 3, ["a", "b", "c"], columns=2).axes) == 4
 
 
 def test_performance_validates_shapes(portrait):
@@ -59,12 +57,15 @@ def test_mirrored_reference_flips_the_head_pose(portrait):
     assert abs(flipped[3] + original[3]) < 1.0  # so does the horizontal offset
 
 
+QUICK = CorpusConfig(n_clips=8, heldout_every=4)
+
+
 def test_find_or_make_corpus_reuses_notebook_01s_corpus(tmp_path):
     earlier = tmp_path / "01_extract_landmarks" / "mini_corpus"
     earlier.mkdir(parents=True)
-    payload = {"digest": config_digest(CORPUS_PROFILES["quick"]), "complete": True, "config": {}, "clips": []}
+    payload = {"digest": config_digest(QUICK), "complete": True, "config": {}, "clips": []}
     (earlier / "corpus.json").write_text(json.dumps(payload))
-    corpus = find_or_make_corpus(tmp_path, tmp_path / "06", "quick")
+    corpus = find_or_make_corpus(tmp_path, tmp_path / "06", QUICK)
     assert corpus.root == earlier
-    with pytest.raises(ValueError, match="unknown corpus profile"):
-        find_or_make_corpus(tmp_path, tmp_path / "06", "huge")
+    with pytest.raises(ValueError, match="needs a CorpusConfig"):
+        find_or_make_corpus(tmp_path, tmp_path / "06", "quick")  # a profile's name is not its config

@@ -18,7 +18,7 @@ from aniportrait_lib.evaluation.audio2lmk_eval import (
     onset_coverage,
     rms_envelope,
 )
-from aniportrait_lib.evaluation.lip_metrics import LOWER_LIP_INNER_MID
+from aniportrait_lib.landmarks.mouth import LOWER_LIP_INNER_MID
 
 
 class _Reference:

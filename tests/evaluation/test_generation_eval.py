@@ -12,15 +12,17 @@ from aniportrait_lib.evaluation.audio2lmk_eval import rms_envelope
 from aniportrait_lib.evaluation.generation_eval import (
     HeldoutEvaluation,
     TalkingVideoScores,
-    describe_talking_video,
     heldout_truth,
-    log_talking_video_metrics,
     mean_psnr,
-    plot_talking_video,
     score_talking_video,
 )
 from aniportrait_lib.landmarks.camera import project_points
 from aniportrait_lib.landmarks.extract import LandmarkExtractor
+from aniportrait_lib.studies.generate_video import (  # notebook 05's reading of the scores
+    describe_talking_video,
+    log_talking_video_metrics,
+    plot_talking_video,
+)
 
 pytestmark = pytest.mark.slow
 N = 12
@@ -128,7 +130,7 @@ def test_heldout_truth_scores_the_true_frames_as_a_near_perfect_video(corpus, ex
 def test_the_portrait_moved_by_the_true_motion_lands_on_the_true_landmarks(corpus):
     """What a generation's pose images are drawn from: with a face crop the portrait's face is found in
     the crop at its own resolution (132 px here), not after shrinking it to the 96 px output."""
-    from aniportrait_lib.editing.performance import Performance
+    from aniportrait_lib.landmarks.performance import Performance
     from aniportrait_lib.pipelines.generate import GenerateConfig
     from aniportrait_lib.pipelines.portrait import load_portrait
 

@@ -10,13 +10,8 @@ import torch
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models: thread start-up costs more than it saves, and on shared 2-core runners several
-    busy-waiting OpenMP threads slow these tests ~8× (measured 91 s vs 11 s). Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_thread):
+    """Every model test runs on one torch thread (tests/conftest.py: ``one_thread``)."""
 
 
 @pytest.fixture(scope="session")

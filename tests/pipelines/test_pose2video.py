@@ -11,15 +11,7 @@ from aniportrait_lib.pipelines.context import clipped_windows, context_windows, 
 from aniportrait_lib.pipelines.pose2video import Pose2VideoPipeline
 from aniportrait_lib.weights.components import load_oracle_components
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models: thread start-up costs more than it saves, and on shared 2-core runners several
-    busy-waiting OpenMP threads slow these tests ~8× (measured 91 s vs 11 s). Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one torch thread (tests/conftest.py)
 
 
 def test_wrapping_windows_are_the_official_schedule():

@@ -20,7 +20,7 @@ from aniportrait_lib.pipelines.selection import (
     parse_weights_spec,
     resolve_weights,
 )
-from aniportrait_lib.training.lmk2video_config import lmk2video_profile
+from aniportrait_lib.profiles import stage_configs
 from aniportrait_lib.video_io import read_frames
 from aniportrait_lib.weights.components import _oracle_guider_config
 
@@ -97,7 +97,7 @@ def test_a_run_folder_from_before_indexes_is_indexed_in_place(tiny_kit_run, tmp_
     shutil.copytree(tiny_kit_run, run)
     for index in run.rglob("kit_index.json"):
         index.unlink()
-    evaluation = dataclasses.asdict(lmk2video_profile("quick").evaluation)
+    evaluation = dataclasses.asdict(stage_configs("quick").lmk2video.evaluation)
     (run / "03_pose_guider_study" / "config.json").write_text(
         json.dumps({"profile": {"name": "quick"}, "lmk2video": {"evaluation": evaluation}})
     )
@@ -118,7 +118,7 @@ def test_a_run_folder_from_before_indexes_is_indexed_in_place(tiny_kit_run, tmp_
 @pytest.mark.slow
 def test_kit_run_resolves_with_the_profile_sampling_and_says_motion_is_zero(tiny_kit_run, tmp_path):
     models = resolve_weights(f"kit:{tiny_kit_run}")
-    evaluation = lmk2video_profile("quick").evaluation
+    evaluation = stage_configs("quick").lmk2video.evaluation
     assert (models.config.width, models.config.height, models.config.face_crop_scale) == (64, 64, 1.9)
     assert models.config.steps == evaluation.num_inference_steps
     assert models.config.guidance_scale == evaluation.guidance_scale

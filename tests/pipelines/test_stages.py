@@ -13,10 +13,10 @@ def test_a_stage_sees_the_memory_it_held_and_gave_back():
     before = current_rss_mib()
     with meter.stage("allocate"):
         block = np.ones(64 * 1024 * 1024 // 8)  # 64 MiB, touched
-        time.sleep(0.05)
+        time.sleep(0.25)  # the sampler thread must run at least once, even on a loaded machine
         del block
     record = meter.records[0]
-    assert record.stage == "allocate" and record.seconds >= 0.05
+    assert record.stage == "allocate" and record.seconds >= 0.25
     assert record.peak_rss_mib > before + 48  # the block was seen while it lived
     assert record.rss_growth_mib < 16  # and was given back
 

@@ -20,6 +20,7 @@ from aniportrait_lib.models.lmk2video import (
     small_unet_config,
     to_video_unet,
 )
+from aniportrait_lib.profiles import stage_configs
 from aniportrait_lib.runner.notebook import start_notebook
 from aniportrait_lib.studies.train_motion_module import (
     STAGE1_ONLY,
@@ -49,7 +50,6 @@ from aniportrait_lib.studies.train_motion_module_report import (
     write_side_by_side,
 )
 from aniportrait_lib.training.lmk2video_config import Stage2TrainConfig
-from aniportrait_lib.training.lmk2video_stage2_config import motion_study_profile
 from aniportrait_lib.video_io import probe_video, write_video
 from aniportrait_lib.weights.kit_lmk2video import save_stage1_run
 from aniportrait_lib.weights.lmk2video_checkpoints import load_checkpoint
@@ -102,6 +102,13 @@ def corpus(tmp_path_factory) -> MiniCorpus:
     return MiniCorpus(root, {"image_size": SOURCE, "fps": 30.0}, specs)
 
 
+def motion_study_profile(name: str, **stage2):
+    """The profile's notebook-04 configs with ``stage2`` fields replaced (on a fresh copy)."""
+    profile = stage_configs(name).motion
+    profile.stage2 = dataclasses.replace(profile.stage2, **stage2)
+    return profile
+
+
 def _profile(**stage2):
     profile = motion_study_profile("quick", **{"max_steps": 2, "num_frames": 4, "checkpoint_every": 1,
                                                "uncond_ratio": 0.0, **stage2})  # fmt: skip
@@ -134,10 +141,9 @@ def test_profiles_keep_the_official_recipe_on_gpu_and_small_budgets_elsewhere():
         assert small.stage2.num_threads == 1 and small.stage2.max_steps <= 1000 and small.stage2.cpu
         assert small.evaluation.context_frames == small.stage2.num_frames <= small.motion.max_seq_length
         assert small.stage2.scheduler.prediction_type == "v_prediction" and small.stage2.snr_gamma == 5.0
+    assert small.evaluation.sampling == stage_configs(name).lmk2video.evaluation  # notebook 03's sampling
     assert motion_study_profile("cpu", max_steps=7).stage2.max_steps == 7
     assert motion_study_profile("cpu").stage2.max_steps != 7  # overrides work on a copy
-    with pytest.raises(ValueError, match="unknown stage-2 profile"):
-        motion_study_profile("tpu")
 
 
 def test_missing_inputs_are_named(tmp_path):

@@ -1,18 +1,10 @@
-"""Fixtures shared by the training tests."""
+"""Every training test runs on one torch thread (tests/conftest.py: ``one_thread``)."""
 
 from __future__ import annotations
 
 import pytest
-import torch
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks: one thread is faster than two on a shared machine (see Stage1TrainConfig.num_threads).
-
-    Restored afterwards.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread(one_thread):
+    """Module scope and autouse, so the thread count is set before the modules' own fixtures train."""

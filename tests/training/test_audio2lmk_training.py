@@ -7,7 +7,6 @@ import csv
 import pytest
 import torch
 from torch.utils.data import Dataset
-from transformers import Wav2Vec2Config
 
 from aniportrait_lib.audio import Audio2Mesh, Audio2MeshConfig, Audio2Pose, Audio2PoseConfig
 from aniportrait_lib.training.audio2lmk import Audio2LmkTrainConfig, Audio2LmkTrainer, collate
@@ -39,25 +38,28 @@ class SyntheticClips(Dataset):
         return self.items[index]
 
 
-def _tiny_w2v() -> Wav2Vec2Config:
-    return Wav2Vec2Config(
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        conv_dim=[8] * 7,
-        num_conv_pos_embeddings=4,
-        num_conv_pos_embedding_groups=2,
-        hidden_dropout=0.1,
-    )
+W2V = dict(  # smaller than tests/conftest.py's oracle sizes, and trained with transformers' default dropout
+    hidden_size=16, num_hidden_layers=1, intermediate_size=32, conv_dim=[8] * 7, num_conv_pos_embeddings=4,
+    num_conv_pos_embedding_groups=2, hidden_dropout=0.1, attention_dropout=0.1, activation_dropout=0.1,
+    final_dropout=0.1,
+)  # fmt: skip
 
 
-def _model(kind: str, seed: int):
-    torch.manual_seed(seed)
-    if kind == "mesh":
-        return Audio2Mesh(Audio2MeshConfig(latent_dim=16, encoder=_tiny_w2v()), random_encoder_ok=True)
-    config = Audio2PoseConfig(latent_dim=16, num_layers=2, max_len=32, encoder=_tiny_w2v())
-    return Audio2Pose(config, random_encoder_ok=True)
+@pytest.fixture
+def make_model(make_wav2vec2_config):
+    """``make_model(kind, seed)``: a random Audio2Mesh (``"mesh"``) or Audio2Pose, initialised by ``seed``."""
+
+    def make(kind: str, seed: int):
+        torch.manual_seed(seed)
+        if kind == "mesh":
+            config = Audio2MeshConfig(latent_dim=16, encoder=make_wav2vec2_config(**W2V))
+            return Audio2Mesh(config, random_encoder_ok=True)
+        config = Audio2PoseConfig(
+            latent_dim=16, num_layers=2, max_len=32, encoder=make_wav2vec2_config(**W2V)
+        )
+        return Audio2Pose(config, random_encoder_ok=True)
+
+    return make
 
 
 def _config(**overrides) -> Audio2LmkTrainConfig:
@@ -71,16 +73,16 @@ def _losses(folder) -> list[tuple[int, str]]:
 
 
 @pytest.mark.parametrize("kind", ["mesh", "pose"])
-def test_kill_and_resume_gives_identical_weights(tmp_path, kind):
+def test_kill_and_resume_gives_identical_weights(tmp_path, kind, make_model):
     data = SyntheticClips()
-    straight = Audio2LmkTrainer(_model(kind, 0), data, _config(), tmp_path / "straight")
+    straight = Audio2LmkTrainer(make_model(kind, 0), data, _config(), tmp_path / "straight")
     straight.train()
 
-    interrupted = Audio2LmkTrainer(_model(kind, 0), data, _config(), tmp_path / "resumed")
+    interrupted = Audio2LmkTrainer(make_model(kind, 0), data, _config(), tmp_path / "resumed")
     interrupted.train(stop_after=3)  # "killed" after step 3; the last checkpoint is step 2
     assert latest_checkpoint(tmp_path / "resumed").name == "checkpoint-00000002.pt"
 
-    restarted = Audio2LmkTrainer(_model(kind, 99), data, _config(), tmp_path / "resumed")  # other init
+    restarted = Audio2LmkTrainer(make_model(kind, 99), data, _config(), tmp_path / "resumed")  # other init
     assert restarted.resume() and restarted.step == 2
     restarted.train()
 
@@ -95,21 +97,23 @@ def test_kill_and_resume_gives_identical_weights(tmp_path, kind):
     ]
 
 
-def test_training_reduces_mesh_loss(tmp_path):
+def test_training_reduces_mesh_loss(tmp_path, make_model):
     data = SyntheticClips()
-    trainer = Audio2LmkTrainer(_model("mesh", 0), data, _config(max_steps=30, checkpoint_every=100), tmp_path)
+    trainer = Audio2LmkTrainer(
+        make_model("mesh", 0), data, _config(max_steps=30, checkpoint_every=100), tmp_path
+    )
     first = trainer.loss(collate([data[0], data[1], data[2], data[3]])).item()
     trainer.train()
     trainer.model.eval()
     with torch.no_grad():
         last = trainer.loss(collate([data[0], data[1], data[2], data[3]])).item()
     assert last < 0.6 * first  # from the zero-initialised head (predicts no motion)
-    state = load_training_state(latest_checkpoint(tmp_path), _model("mesh", 1))
+    state = load_training_state(latest_checkpoint(tmp_path), make_model("mesh", 1))
     assert state.step == 30 and state.extra["config"]["max_steps"] == 30
 
 
-def test_frozen_conv_encoder_is_not_optimised(tmp_path):
-    model = _model("mesh", 0)
+def test_frozen_conv_encoder_is_not_optimised(tmp_path, make_model):
+    model = make_model("mesh", 0)
     conv_before = model.audio_encoder.feature_extractor.conv_layers[0].conv.weight.clone()
     Audio2LmkTrainer(model, SyntheticClips(), _config(max_steps=2), tmp_path).train()
     assert torch.equal(model.audio_encoder.feature_extractor.conv_layers[0].conv.weight, conv_before)

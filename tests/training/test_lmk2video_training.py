@@ -1,4 +1,5 @@
-"""Stage-1 Lmk2Video training on a tiny config: exact resume, official export round trip, learning."""
+"""Lmk2Video training on a tiny config: exact resume, learning, stage 2 (the tiny setup: tests/conftest.py
+TinyStage1; the kit's export format is tested in tests/weights/test_kit_lmk2video.py)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,8 @@ import pytest
 import torch
 
 from aniportrait_lib.landmarks.drawing import draw_landmarks
-from aniportrait_lib.models.image_models import build_clip_image_encoder, build_vae
+from aniportrait_lib.models.image_models import build_vae
 from aniportrait_lib.models.lmk2video import (
-    SMALL_VAE_CONFIG,
-    TINY_CLIP_CONFIG,
-    Lmk2VideoModelConfig,
     build_stage1_networks,
     build_stage2_networks,
     small_unet_config,
@@ -22,75 +20,16 @@ from aniportrait_lib.models.lmk2video import (
 )
 from aniportrait_lib.training.checkpoint import latest_checkpoint
 from aniportrait_lib.training.lmk2video import Stage1Trainer, min_snr_weights
-from aniportrait_lib.training.lmk2video_config import Stage1TrainConfig
-from aniportrait_lib.training.lmk2video_data import FramePairDataset
-from aniportrait_lib.weights.kit_lmk2video import (
-    export_stage1,
-    export_stage2,
-    load_stage1_official,
-    load_stage1_run,
-    save_stage1_run,
-)
-
-SIZE = 32  # latents 4×4; guider maps 4, 2, 1, 1, 1 px
-LATENT = small_unet_config()["in_channels"]  # = the small VAE's latent channels
+from aniportrait_lib.weights.kit_lmk2video import export_stage2
 
 
-def _model(guider: str = "b") -> Lmk2VideoModelConfig:
-    return Lmk2VideoModelConfig(
-        unet=small_unet_config(),
-        vae={**SMALL_VAE_CONFIG, "sample_size": SIZE},
-        clip=dict(TINY_CLIP_CONFIG),
-        guider=guider,
-        guider_attention_heads=2,
-        guider_attention_head_dim=16,
-    )
-
-
-def _config(**overrides) -> Stage1TrainConfig:
-    base = Stage1TrainConfig(
-        image_size=SIZE, batch_size=2, max_steps=6, learning_rate=1e-3, lr_warmup_steps=2,
-        use_8bit_adam=False, mixed_precision="no", checkpoint_every=3, cpu=True, seed=3, num_threads=1,
-        uncond_ratio=0.3,  # exercise both branches in a few steps
-    )  # fmt: skip
-    return dataclasses.replace(base, **overrides)
-
-
-@pytest.fixture(scope="module")
-def dataset() -> FramePairDataset:
-    """Two synthetic clips: a bright square that moves with the 'landmarks' (drawn as pose images)."""
-    rng = np.random.default_rng(0)
-    frames, lmks = [], []
-    for _ in range(2):
-        clip_frames, clip_lmks = [], []
-        for t in range(5):
-            image = np.full((SIZE, SIZE, 3), 40, np.uint8)
-            image[8 + t : 20 + t, 10:22] = (220, 180, 150)
-            clip_frames.append(image)
-            clip_lmks.append(np.clip(rng.normal(0.5, 0.15, (468, 2)) + 0.01 * t, 0.05, 0.95))
-        frames.append(np.stack(clip_frames))
-        lmks.append(np.stack(clip_lmks).astype(np.float32))
-    return FramePairDataset(frames, lmks, SIZE, seed=1)
-
-
-@pytest.fixture(scope="module")
-def frozen():
-    torch.manual_seed(0)
-    return build_vae(_model().vae).eval(), build_clip_image_encoder(_model().clip).eval()
-
-
-def _trainer(dataset, frozen, out_dir, config=None, guider="b", seed=0):
-    torch.manual_seed(seed)
-    networks = build_stage1_networks(_model(guider))
-    return Stage1Trainer(networks, *frozen, dataset, config or _config(), out_dir)
-
-
-def test_dataset_is_deterministic_and_pairs_come_from_one_clip(dataset):
+def test_dataset_is_deterministic_and_pairs_come_from_one_clip(tiny_stage1):
+    dataset, size = tiny_stage1.dataset, tiny_stage1.size
     assert dataset.sample_of(7) == dataset.sample_of(7)
     clip, target, ref = dataset.sample_of(3)
     assert 0 <= target < 5 and 0 <= ref < 5 and clip in (0, 1)
     batch = dataset.batch(0, 2)
-    assert batch["pixel_values"].shape == (2, 3, SIZE, SIZE) and batch["clip_pixels"].shape == (
+    assert batch["pixel_values"].shape == (2, 3, size, size) and batch["clip_pixels"].shape == (
         2,
         3,
         224,
@@ -110,14 +49,14 @@ def test_min_snr_weights_follow_the_official_formula():
     assert weights[2] == pytest.approx(1.0)  # zero terminal SNR: SNR+1 = 1
 
 
-def test_kill_and_resume_reproduces_the_uninterrupted_run(dataset, frozen, tmp_path):
-    straight = _trainer(dataset, frozen, tmp_path / "straight")
+def test_kill_and_resume_reproduces_the_uninterrupted_run(tiny_stage1, tmp_path):
+    straight = tiny_stage1.trainer(tmp_path / "straight")
     straight.train()
-    interrupted = _trainer(dataset, frozen, tmp_path / "resumed")
+    interrupted = tiny_stage1.trainer(tmp_path / "resumed")
     interrupted.train(stop_after=4)  # checkpoint at step 3, then one step that is "lost" in the kill
     del interrupted
     torch.manual_seed(1234)  # a new process has other RNG states and other initial weights
-    resumed = _trainer(dataset, frozen, tmp_path / "resumed", seed=99)
+    resumed = tiny_stage1.trainer(tmp_path / "resumed", seed=99)
     assert resumed.resume() and resumed.step == 3
     resumed.train()
     assert resumed.step == straight.step == 6
@@ -130,19 +69,21 @@ def test_kill_and_resume_reproduces_the_uninterrupted_run(dataset, frozen, tmp_p
     )
 
 
-def test_resume_refuses_a_checkpoint_trained_against_another_vae(dataset, frozen, tmp_path):
-    first = _trainer(dataset, frozen, tmp_path, _config(max_steps=3))
+def test_resume_refuses_a_checkpoint_trained_against_another_vae(tiny_stage1, tmp_path):
+    first = tiny_stage1.trainer(tmp_path, tiny_stage1.config(max_steps=3))
     first.train()
-    _, encoder = frozen
+    _, encoder = tiny_stage1.frozen
     torch.manual_seed(5)
-    retrained_vae = build_vae(_model().vae).eval()  # e.g. the VAE pre-trained again, for longer
-    networks = build_stage1_networks(_model())
-    other = Stage1Trainer(networks, retrained_vae, encoder, dataset, _config(), tmp_path)
+    retrained_vae = build_vae(tiny_stage1.model().vae).eval()  # e.g. the VAE pre-trained again, for longer
+    networks = build_stage1_networks(tiny_stage1.model())
+    other = Stage1Trainer(
+        networks, retrained_vae, encoder, tiny_stage1.dataset, tiny_stage1.config(), tmp_path
+    )
     before = {k: v.clone() for k, v in other.unwrapped.state_dict().items()}
     with pytest.raises(ValueError, match=r"other fixed models \(VAE, image encoder\).*delete"):
         other.resume()
     assert other.step == 0 and all(torch.equal(v, other.unwrapped.state_dict()[k]) for k, v in before.items())
-    again = _trainer(dataset, frozen, tmp_path, _config(max_steps=3))
+    again = tiny_stage1.trainer(tmp_path, tiny_stage1.config(max_steps=3))
     assert again.resume() and again.step == 3  # the same models: continues
 
 
@@ -166,8 +107,8 @@ def test_state_signature_tells_models_apart_up_to_float_noise():
         assert not same_signature(state_signature(other), signature)
 
 
-def test_frozen_reference_up_block_stays_and_the_rest_trains(dataset, frozen, tmp_path):
-    trainer = _trainer(dataset, frozen, tmp_path, _config(max_steps=2, uncond_ratio=0.0))
+def test_frozen_reference_up_block_stays_and_the_rest_trains(tiny_stage1, tmp_path):
+    trainer = tiny_stage1.trainer(tmp_path, tiny_stage1.config(max_steps=2, uncond_ratio=0.0))
     before = {k: v.clone() for k, v in trainer.unwrapped.state_dict().items()}
     trainer.train()
     after = trainer.unwrapped.state_dict()
@@ -177,60 +118,10 @@ def test_frozen_reference_up_block_stays_and_the_rest_trains(dataset, frozen, tm
     assert not torch.equal(before["denoising_unet.conv_out.weight"], after["denoising_unet.conv_out.weight"])
 
 
-@pytest.mark.parametrize("guider", ["a", "c"])
-def test_official_export_round_trip_gives_the_same_outputs(dataset, frozen, tmp_path, guider):
-    trainer = _trainer(dataset, frozen, tmp_path / "run", _config(max_steps=1), guider=guider)
-    trainer.train()
-    networks = trainer.unwrapped.eval()
-    files = export_stage1(networks, tmp_path / "export", trainer.step, _model(guider))
-    assert sorted(p.name for k, p in files.items() if k != "kit") == [
-        "denoising_unet-1.pth", "pose_guider-1.pth", "reference_unet-1.pth",
-    ]  # fmt: skip
-    assert (files["kit"] / "denoising_unet" / "diffusion_pytorch_model.safetensors").is_file()
-    loaded = load_stage1_official(tmp_path / "export", 1, _model(guider)).eval()
-    torch.manual_seed(0)
-    noisy, ctx = torch.randn(2, LATENT, 4, 4), torch.randn(2, 1, 32)
-    pose, ref_latents = torch.rand(2, 3, SIZE, SIZE) * 2 - 1, torch.randn(2, LATENT, 4, 4)
-    with torch.no_grad():
-        expected = networks(noisy, torch.tensor([10, 900]), ctx, pose, pose, ref_latents)
-        got = loaded(noisy, torch.tensor([10, 900]), ctx, pose, pose, ref_latents)
-    assert torch.equal(expected, got)
-
-
-def test_stage1_run_folder_restores_networks_and_frozen_models(dataset, frozen, tmp_path):
-    trainer = _trainer(dataset, frozen, tmp_path / "run", _config(max_steps=1), guider="c")
-    trainer.train()
-    vae, encoder = frozen
-    folder = tmp_path / "stage1"
-    with pytest.raises(FileNotFoundError, match="not a complete stage-1 export"):
-        load_stage1_run(folder)
-    save_stage1_run(folder, trainer.unwrapped, vae, encoder, _model("c"), trainer.step, SIZE)
-    save_stage1_run(folder, trainer.unwrapped, vae, encoder, _model("c"), trainer.step, SIZE, 1.5)  # again
-    run = load_stage1_run(folder)
-    assert (run.step, run.image_size, run.model, run.crop_scale) == (1, SIZE, _model("c"), 1.5)
-    pairs = ((trainer.unwrapped, run.networks), (vae, run.vae), (encoder, run.image_encoder))
-    for original, restored in pairs:
-        restored_state = restored.state_dict()
-        assert all(torch.equal(restored_state[k], v) for k, v in original.state_dict().items())
-    assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]  # no temporary folders left
-
-
-def test_video_unet_from_stage1_denoises_each_frame_like_the_2d_unet(dataset, frozen):
-    networks = build_stage1_networks(_model())
-    video = to_video_unet(networks.denoising_unet, small_unet_config()).eval()
-    sample, ctx = torch.randn(1, LATENT, 3, 4, 4), torch.randn(1, 1, 32)
-    with torch.no_grad():
-        out = video(sample, 50, encoder_hidden_states=ctx.repeat_interleave(3, 0)).sample
-        frames = sample[0].permute(1, 0, 2, 3)  # (f, c, h, w)
-        per_frame = networks.denoising_unet.eval()(
-            frames, 50, encoder_hidden_states=ctx.repeat(3, 1, 1)
-        ).sample
-    assert torch.allclose(out[0].permute(1, 0, 2, 3), per_frame, atol=1e-5)
-
-
-def test_loss_decreases_over_a_few_dozen_steps(dataset, frozen, tmp_path):
-    config = _config(max_steps=40, checkpoint_every=1000, uncond_ratio=0.1, noise_offset=0.0)
-    trainer = _trainer(dataset, frozen, tmp_path, config)
+def test_loss_decreases_over_a_few_dozen_steps(tiny_stage1, tmp_path):
+    config = tiny_stage1.config(max_steps=40, checkpoint_every=1000, uncond_ratio=0.1, noise_offset=0.0)
+    trainer = tiny_stage1.trainer(tmp_path, config)
+    dataset = tiny_stage1.dataset
 
     def held_loss() -> float:  # the same batches, noise, timesteps and drops every time
         with torch.no_grad():
@@ -243,21 +134,22 @@ def test_loss_decreases_over_a_few_dozen_steps(dataset, frozen, tmp_path):
     assert after < 0.85 * before, (before, after)  # deterministic: measured 0.357 → 0.272
 
 
-def test_stage2_trains_only_motion_modules_and_exports_officially(dataset, frozen, tmp_path):
+def test_stage2_trains_only_motion_modules_and_exports_officially(tiny_stage1, tmp_path):
     from aniportrait_lib.training.lmk2video_config import Stage2TrainConfig
     from aniportrait_lib.training.lmk2video_data import ClipWindowDataset
     from aniportrait_lib.training.lmk2video_stage2 import Stage2Trainer
     from aniportrait_lib.weights.lmk2video_checkpoints import load_checkpoint, load_official_denoising_unet
 
-    clips = ClipWindowDataset(dataset.frames, dataset.lmks, SIZE, seed=2, num_frames=4, strides=(1, 4))
+    dataset, size, frozen = tiny_stage1.dataset, tiny_stage1.size, tiny_stage1.frozen
+    clips = ClipWindowDataset(dataset.frames, dataset.lmks, size, seed=2, num_frames=4, strides=(1, 4))
     clip, indices, _ = clips.window_of(5)
     assert len(indices) == 4 and indices[-1] < 5 and np.all(np.diff(indices) == indices[1] - indices[0])
-    assert clips.item(0)["pixel_values"].shape == (3, 4, SIZE, SIZE)
-    stage1 = build_stage1_networks(_model())
+    assert clips.item(0)["pixel_values"].shape == (3, 4, size, size)
+    stage1 = build_stage1_networks(tiny_stage1.model())
     networks = build_stage2_networks(stage1, small_unet_config())
-    config = Stage2TrainConfig(**{**dataclasses.asdict(_config()), "batch_size": 1, "max_steps": 2,
+    config = Stage2TrainConfig(**{**dataclasses.asdict(tiny_stage1.config()), "batch_size": 1, "max_steps": 2,
                                   "gradient_checkpointing": False, "num_frames": 4})  # fmt: skip
-    config.scheduler = _config().scheduler
+    config.scheduler = tiny_stage1.config().scheduler
     trainer = Stage2Trainer(networks, *frozen, clips, config, tmp_path / "run")
     before = {k: v.clone() for k, v in trainer.unwrapped.state_dict().items()}
     trainer.train()
@@ -273,7 +165,7 @@ def test_stage2_trains_only_motion_modules_and_exports_officially(dataset, froze
     load_official_denoising_unet(fresh, spatial, load_checkpoint(path))
     denoiser = trainer.unwrapped.denoising_unet.state_dict()
     assert all(torch.equal(v, denoiser[k]) for k, v in fresh.state_dict().items())
-    retrained = build_stage1_networks(_model())  # another stage-1 model: the motion modules do not fit it
+    retrained = build_stage1_networks(tiny_stage1.model())  # another stage-1 model: the modules do not fit it
     with torch.no_grad():
         retrained.pose_guider.final_proj.weight.add_(0.1)
     other = Stage2Trainer(build_stage2_networks(retrained, small_unet_config()), *frozen, clips, config,
@@ -282,24 +174,25 @@ def test_stage2_trains_only_motion_modules_and_exports_officially(dataset, froze
         other.resume()
 
 
-def test_mouth_weighted_loss_weighs_each_targets_lips(dataset, frozen, tmp_path):
-    from aniportrait_lib.evaluation.lip_metrics import LIP_VERTICES
+def test_mouth_weighted_loss_weighs_each_targets_lips(tiny_stage1, tmp_path):
+    from aniportrait_lib.landmarks.mouth import LIP_VERTICES
     from aniportrait_lib.training.lmk2video_data import ClipWindowDataset, mouth_weight_map
 
-    trainer = _trainer(dataset, frozen, tmp_path / "weighted", _config(mouth_weight=4.0))
-    plain = _trainer(dataset, frozen, tmp_path / "plain")
+    dataset, size, latent = tiny_stage1.dataset, tiny_stage1.size, tiny_stage1.latent
+    trainer = tiny_stage1.trainer(tmp_path / "weighted", tiny_stage1.config(mouth_weight=4.0))
+    plain = tiny_stage1.trainer(tmp_path / "plain")
     batch = dataset.batch(0, 2)
-    side = SIZE // 8
-    weights = trainer.mouth_weights(batch, torch.Size((2, LATENT, side, side)))
+    side = size // 8
+    weights = trainer.mouth_weights(batch, torch.Size((2, latent, side, side)))
     assert weights.shape == (2, 1, side, side) and weights.min() >= 1.0 and weights.max() > 2.0
     for sample, lmks in zip(weights, batch["lmks"].numpy(), strict=True):  # heaviest latent pixel: lips
         centre = lmks[list(LIP_VERTICES)].mean(axis=0) * side
         row, col = divmod(int(sample[0].argmax()), side)
         assert abs(col + 0.5 - centre[0]) <= 1.0 and abs(row + 0.5 - centre[1]) <= 1.0
 
-    clips = ClipWindowDataset(dataset.frames, dataset.lmks, SIZE, seed=2, num_frames=3, strides=(1,))
+    clips = ClipWindowDataset(dataset.frames, dataset.lmks, size, seed=2, num_frames=3, strides=(1,))
     clip_batch = clips.batch(0, 1)
-    per_frame = trainer.mouth_weights(clip_batch, torch.Size((1, LATENT, 3, side, side)))
+    per_frame = trainer.mouth_weights(clip_batch, torch.Size((1, latent, 3, side, side)))
     assert per_frame.shape == (1, 1, 3, side, side)
     for f in range(3):  # frame f weighted by frame f's own lips
         expected = mouth_weight_map(clip_batch["lmks"][0, f : f + 1].numpy(), side, 4.0)[0, 0]
@@ -314,10 +207,11 @@ def test_mouth_weighted_loss_weighs_each_targets_lips(dataset, frozen, tmp_path)
 
 
 def test_gpu_profile_carries_the_official_recipe():
+    from aniportrait_lib.profiles import stage_configs
     from aniportrait_lib.studies.pose_guider_study import prepare_frozen_models
-    from aniportrait_lib.training.lmk2video_config import Stage2TrainConfig, lmk2video_profile
+    from aniportrait_lib.training.lmk2video_config import Stage2TrainConfig
 
-    gpu = lmk2video_profile("gpu").stage1
+    gpu = stage_configs("gpu").lmk2video.stage1
     assert (gpu.learning_rate, gpu.batch_size, gpu.seed, gpu.image_size) == (1e-5, 2, 12580, 512)
     assert (gpu.noise_offset, gpu.snr_gamma, gpu.uncond_ratio, gpu.max_grad_norm) == (0.05, 5.0, 0.1, 1.0)
     assert gpu.scheduler.beta_schedule == "scaled_linear" and gpu.scheduler.prediction_type == "v_prediction"
@@ -327,80 +221,76 @@ def test_gpu_profile_carries_the_official_recipe():
     assert (stage2.batch_size, stage2.max_steps, stage2.num_frames, stage2.gradient_checkpointing) == (
         1, 40_000, 16, True,
     )  # fmt: skip
-    with pytest.raises(ValueError, match="unknown Lmk2Video profile"):
-        lmk2video_profile("tpu")
     with pytest.raises(FileNotFoundError, match="sd-vae-ft-mse"):  # an empty weights folder
-        prepare_frozen_models(None, lmk2video_profile("gpu"), weights_folder=Path("/nonexistent"))
+        prepare_frozen_models(None, stage_configs("gpu").lmk2video, weights_folder=Path("/nonexistent"))
 
 
-def test_both_unets_start_from_a_pretrained_unet_folder(tmp_path):
+def test_both_unets_start_from_a_pretrained_unet_folder(tiny_stage1, tmp_path):
     torch.manual_seed(5)
-    pretrained = build_stage1_networks(_model()).denoising_unet
+    pretrained = build_stage1_networks(tiny_stage1.model()).denoising_unet
     pretrained.save_pretrained(tmp_path / "unet")
-    networks = build_stage1_networks(_model(), tmp_path / "unet")
+    networks = build_stage1_networks(tiny_stage1.model(), tmp_path / "unet")
     expected = pretrained.state_dict()
     for unet in (networks.reference_unet, networks.denoising_unet):
         assert all(torch.equal(v, expected[k]) for k, v in unet.state_dict().items())
-    other = _model()
+    other = tiny_stage1.model()
     other.unet = small_unet_config(widths=(32, 64, 128, 256))
     with pytest.raises(ValueError, match="does not fit the configured UNet"):
         build_stage1_networks(other, tmp_path / "unet")
 
 
-def test_learning_rate_warms_up_stays_constant_and_decays_over_the_last_steps():
+def test_learning_rate_warms_up_stays_constant_and_decays_over_the_last_steps(tiny_stage1):
     from aniportrait_lib.training.lmk2video import lr_factor
 
-    constant = _config(max_steps=10, lr_warmup_steps=2)
+    constant = tiny_stage1.config(max_steps=10, lr_warmup_steps=2)
     assert [lr_factor(k, constant) for k in range(4)] == [0.5, 1.0, 1.0, 1.0]
     assert lr_factor(9, constant) == 1.0  # official: constant to the end
-    decaying = _config(max_steps=10, lr_warmup_steps=2, lr_decay_steps=4)
+    decaying = tiny_stage1.config(max_steps=10, lr_warmup_steps=2, lr_decay_steps=4)
     assert [lr_factor(k, decaying) for k in range(5, 10)] == [1.0, 1.0, 0.75, 0.5, 0.25]
 
 
-def test_both_unets_start_from_the_same_weights():
-    networks = build_stage1_networks(_model())
+def test_both_unets_start_from_the_same_weights(tiny_stage1):
+    networks = build_stage1_networks(tiny_stage1.model())
     reference, denoiser = networks.reference_unet.state_dict(), networks.denoising_unet.state_dict()
     assert reference and all(torch.equal(v, denoiser[k]) for k, v in reference.items())
     assert set(denoiser) - set(reference) == {"conv_norm_out.weight", "conv_norm_out.bias",
                                               "conv_out.weight", "conv_out.bias"}  # fmt: skip
 
 
-def test_final_model_continues_the_study_run_exactly_and_leaves_it_untouched(dataset, frozen, tmp_path):
+def test_final_model_continues_the_study_run_exactly_and_leaves_it_untouched(tiny_stage1, tmp_path):
+    from aniportrait_lib.studies.configs import Lmk2VideoEvalConfig, Lmk2VideoProfile
     from aniportrait_lib.studies.pose_guider_study import (
         FINAL_MODEL,
         FrozenModels,
         GuiderStudy,
         train_final_model,
     )
-    from aniportrait_lib.training.lmk2video_config import (
-        Lmk2VideoEvalConfig,
-        Lmk2VideoProfile,
-        VaePretrainConfig,
-    )
+    from aniportrait_lib.training.lmk2video_config import VaePretrainConfig
     from aniportrait_lib.training.lmk2video_data import EvalClip
 
+    dataset, size, frozen = tiny_stage1.dataset, tiny_stage1.size, tiny_stage1.frozen
     profile = Lmk2VideoProfile(
-        "tiny", _model(), VaePretrainConfig(), _config(max_steps=3),
+        "tiny", tiny_stage1.model(), VaePretrainConfig(), tiny_stage1.config(max_steps=3),
         Lmk2VideoEvalConfig(num_inference_steps=2, guidance_scale=1.0, num_threads=1), final_steps=6,
     )  # fmt: skip
-    poses = np.stack([draw_landmarks((SIZE, SIZE), dataset.lmks[0][t], normed=True) for t in range(2)])
+    poses = np.stack([draw_landmarks((size, size), dataset.lmks[0][t], normed=True) for t in range(2)])
     clip = EvalClip("held", dataset.frames[0][0], poses[0], np.arange(2), dataset.frames[0][:2], poses,
-                    dataset.lmks[0][:2] * SIZE)  # fmt: skip
+                    dataset.lmks[0][:2] * size)  # fmt: skip
     study = GuiderStudy([], {}, {"b": [1.0, 1.0, 1.0]}, {"b": 1.0}, {})
     runs = tmp_path / "runs"
-    _trainer(dataset, frozen, runs / "guider_b", _config(max_steps=3)).train()  # the study's run
+    tiny_stage1.trainer(runs / "guider_b", tiny_stage1.config(max_steps=3)).train()  # the study's run
     before = sorted(p.name for p in (runs / "guider_b").iterdir())
     frozen_models = FrozenModels(*frozen, [], 1.0, 0.0)
     assert train_final_model(study, profile, dataset, frozen_models, [clip], None, runs) == 6
     assert sorted(p.name for p in (runs / "guider_b").iterdir()) == before
-    straight = _trainer(dataset, frozen, tmp_path / "straight", _config(max_steps=6))
+    straight = tiny_stage1.trainer(tmp_path / "straight", tiny_stage1.config(max_steps=6))
     straight.train()
     a, b = straight.unwrapped.state_dict(), study.networks["final"].state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert len(study.losses["final"]) == 6 and study.generated[FINAL_MODEL]["held"].shape == (
         2,
-        SIZE,
-        SIZE,
+        size,
+        size,
         3,
     )
     assert [row["method"] for row in study.rows] == [FINAL_MODEL]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from aniportrait_lib.evaluation.lip_metrics import LIP_VERTICES
+from aniportrait_lib.landmarks.mouth import LIP_VERTICES
 from aniportrait_lib.models.image_models import build_vae
 from aniportrait_lib.training.lmk2video_config import VaePretrainConfig
 from aniportrait_lib.training.lmk2video_vae import mouth_weight_map, pretrain_vae, reconstruct

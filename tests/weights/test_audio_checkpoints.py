@@ -8,7 +8,6 @@ import warnings
 import pytest
 import torch
 from safetensors.torch import save_file
-from transformers import Wav2Vec2Config
 
 from aniportrait_lib.audio import Audio2Mesh, Audio2MeshConfig, Audio2Pose, Audio2PoseConfig
 from aniportrait_lib.weights.audio_checkpoints import (
@@ -22,18 +21,6 @@ from aniportrait_lib.weights.audio_checkpoints import (
 )
 
 SMALL = 200_000  # elements: tensors above this stay on the meta device in the round trip
-
-
-def _tiny_w2v() -> Wav2Vec2Config:
-    return Wav2Vec2Config(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        conv_dim=[16] * 7,
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=4,
-    )
 
 
 def _manifest(reference_dir, name):
@@ -74,9 +61,10 @@ def test_manifest_shaped_tensors_round_trip(reference_dir, name):
 
 
 @pytest.fixture
-def tiny_pose_model():
+def tiny_pose_model(make_wav2vec2_config):
     torch.manual_seed(0)
-    return Audio2Pose(Audio2PoseConfig(latent_dim=32, encoder=_tiny_w2v()), random_encoder_ok=True).eval()
+    config = Audio2PoseConfig(latent_dim=32, encoder=make_wav2vec2_config())
+    return Audio2Pose(config, random_encoder_ok=True).eval()
 
 
 def test_both_weight_norm_spellings_and_safetensors(tmp_path, tiny_pose_model):
@@ -108,9 +96,9 @@ def test_fp16_file_is_cast_to_model_dtype(tmp_path, tiny_pose_model):
     assert all(p.dtype == torch.float32 for p in loaded.parameters())
 
 
-def test_file_without_encoder_uses_folder_or_warns(tmp_path):
+def test_file_without_encoder_uses_folder_or_warns(tmp_path, make_wav2vec2_config):
     torch.manual_seed(0)
-    config = Audio2MeshConfig(latent_dim=32, encoder=_tiny_w2v())
+    config = Audio2MeshConfig(latent_dim=32, encoder=make_wav2vec2_config())
     source = Audio2Mesh(config, random_encoder_ok=True)
     heads_only = {k: v for k, v in source.state_dict().items() if not k.startswith("audio_encoder.")}
     torch.save(heads_only, tmp_path / "audio2mesh.pt")

@@ -1,7 +1,6 @@
 """``weights check --deep`` on tiny official-format files made from the kit's own networks."""
 
 import torch
-from transformers import Wav2Vec2Config
 
 from aniportrait_lib.audio.audio2mesh import Audio2Mesh, Audio2MeshConfig
 from aniportrait_lib.models.pose_guider import MultiScalePoseGuider, MultiScalePoseGuiderConfig
@@ -12,29 +11,25 @@ from aniportrait_lib.weights.deep_check import deep_check, read_shapes
 from aniportrait_lib.weights.lmk2video_checkpoints import kit_to_official_unet
 
 
-def tiny_wav2vec2_config() -> Wav2Vec2Config:
-    return Wav2Vec2Config(
-        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, conv_dim=[16] * 7,
-        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
-    )  # fmt: skip
+def _write_official_files(folder, unet_config, make_wav2vec2_config):
+    def audio2mesh_config():  # a 1-layer wav2vec2 (tests/conftest.py: tiny_wav2vec2_config)
+        return Audio2MeshConfig(latent_dim=16, encoder=make_wav2vec2_config(num_hidden_layers=1))
 
-
-def _write_official_files(folder, unet_config):
     torch.manual_seed(0)
     torch.save(build_reference_unet(unet_config).state_dict(), folder / "reference_unet.pth")
     official = kit_to_official_unet(build_denoising_unet(unet_config).state_dict())
     torch.save({k: v for k, v in official.items() if "motion_module" not in k}, folder / "denoising_unet.pth")
     torch.save({k: v for k, v in official.items() if "motion_module" in k}, folder / "motion_module.pth")
-    mesh = Audio2Mesh(Audio2MeshConfig(latent_dim=16, encoder=tiny_wav2vec2_config()), random_encoder_ok=True)
+    mesh = Audio2Mesh(audio2mesh_config(), random_encoder_ok=True)
     heads = {
         k: v for k, v in kit_to_official(mesh.state_dict()).items() if not k.startswith("audio_encoder.")
     }
     torch.save(heads, folder / "audio2mesh.pt")  # released files may omit the encoder
-    return {"audio2mesh": Audio2MeshConfig(latent_dim=16, encoder=tiny_wav2vec2_config())}
+    return {"audio2mesh": audio2mesh_config()}
 
 
-def test_matching_files_pass_and_absent_ones_are_skipped(tmp_path, micro_unet_config):
-    audio = _write_official_files(tmp_path, micro_unet_config)
+def test_matching_files_pass_and_absent_ones_are_skipped(tmp_path, micro_unet_config, make_wav2vec2_config):
+    audio = _write_official_files(tmp_path, micro_unet_config, make_wav2vec2_config)
     checked = deep_check(tmp_path, unet_config=micro_unet_config, audio_configs=audio)
     results = {r.component: r for r in checked}
     assert set(results) == {"reference_unet", "denoising_unet", "motion_module", "audio2mesh"}
@@ -42,8 +37,8 @@ def test_matching_files_pass_and_absent_ones_are_skipped(tmp_path, micro_unet_co
     assert "audio_encoder" in results["audio2mesh"].note
 
 
-def test_mismatches_are_listed(tmp_path, micro_unet_config):
-    audio = _write_official_files(tmp_path, micro_unet_config)
+def test_mismatches_are_listed(tmp_path, micro_unet_config, make_wav2vec2_config):
+    audio = _write_official_files(tmp_path, micro_unet_config, make_wav2vec2_config)
     state = torch.load(tmp_path / "reference_unet.pth", weights_only=True)
     key = next(k for k in state if k.endswith("conv_in.weight"))
     state[key] = torch.zeros(8, 4, 3, 3)
@@ -81,8 +76,8 @@ def test_unreadable_file_names_itself(tmp_path):
         raise AssertionError("expected a ValueError")
 
 
-def test_cli_deep_flag(tmp_path, capsys, micro_unet_config):
-    _write_official_files(tmp_path, micro_unet_config)
+def test_cli_deep_flag(tmp_path, capsys, micro_unet_config, make_wav2vec2_config):
+    _write_official_files(tmp_path, micro_unet_config, make_wav2vec2_config)
     weights_cli(["check", str(tmp_path), "--deep"])
     out = capsys.readouterr().out
     assert "deep check" in out and "reference_unet" in out

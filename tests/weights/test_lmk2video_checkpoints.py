@@ -24,15 +24,7 @@ from aniportrait_lib.weights.lmk2video_checkpoints import (
     official_to_kit_unet,
 )
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models: thread start-up costs more than it saves, and on shared 2-core runners several
-    busy-waiting OpenMP threads slow these tests ~8× (measured 91 s vs 11 s). Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one torch thread (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

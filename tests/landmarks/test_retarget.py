@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from aniportrait_lib.editing.retarget import RetargetConfig, neutral_frame, retarget, retarget_arrays
+from aniportrait_lib.landmarks.retarget import RetargetConfig, neutral_frame, retarget, retarget_arrays
 
 T = 9
 SIZE = (512, 384)  # (W, H): not square, so the aspect ratio matters

@@ -27,7 +27,7 @@ from typing import Literal
 
 import numpy as np
 
-from aniportrait_lib.editing.performance import Performance
+from aniportrait_lib.landmarks.performance import Performance
 from aniportrait_lib.landmarks.pose import matrices_to_poses, poses_to_matrices, smooth_pose_seq
 
 RotationMode = Literal["absolute", "relative"]

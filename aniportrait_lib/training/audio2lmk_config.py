@@ -1,9 +1,9 @@
-"""Audio2Lmk sizes and training budgets per run profile (``quick`` / ``cpu`` / ``gpu``).
+"""Audio2Lmk's typed config (sizes, training budgets, data) and the builders of fresh models from it.
 
 The paper (§3.1) gives no training hyper-parameters for the audio stage and the official repository
-ships none, so the ``quick`` and ``cpu`` values are the kit's, chosen to train on the mini corpus
-within the profile's time budget on 2 CPU cores; ``gpu`` uses the released architecture
-(wav2vec2-base-960h, latent 512) and the real wav2vec2 weights from the weights folder.
+ships none, so the ``quick`` and ``cpu`` values (chosen in :mod:`aniportrait_lib.profiles`) are the kit's,
+chosen to train on the mini corpus within the profile's time budget on 2 CPU cores; ``gpu`` uses the
+released architecture (wav2vec2-base-960h, latent 512) and the real wav2vec2 weights from the weights folder.
 
 **The conv feature extractor.** The official models freeze wav2vec2's conv feature encoder
 (``feature_extractor._freeze_parameters()``): with *pretrained* weights its features are already
@@ -14,7 +14,7 @@ The ``gpu`` profile keeps the maintainers' recipe (frozen, pretrained).
 
 Usage::
 
-    profile = audio2lmk_profile("cpu")
+    profile = stage_configs("cpu").audio2lmk      # aniportrait_lib.profiles
     mesh_model = build_audio2mesh(profile)          # real wav2vec2 weights only for "gpu"
     trainer = Audio2LmkTrainer(mesh_model, dataset, profile.mesh_train, out_dir)
 """
@@ -22,7 +22,7 @@ Usage::
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from transformers import Wav2Vec2Config
@@ -66,7 +66,7 @@ def small_wav2vec2_config(
 
 @dataclass
 class Audio2LmkProfile:
-    """Everything that differs between profiles for notebook 02 (see the module docstring)."""
+    """Everything that differs between profiles for Audio2Lmk (see the module docstring)."""
 
     name: str
     encoder: Wav2Vec2Config
@@ -86,81 +86,6 @@ class Audio2LmkProfile:
     their models are too small to gain much from intra-op parallelism, and on a shared 2-core
     machine two threads per process oversubscribe the cores (measured: Audio2Mesh quick steps
     0.04 s with 1 thread vs 0.3–1.2 s with 2 under a load average of 2–5)."""
-
-
-def _quick() -> Audio2LmkProfile:
-    encoder = small_wav2vec2_config(hidden=48, layers=2, heads=2, conv_dim=32)
-    return Audio2LmkProfile(
-        name="quick",
-        encoder=encoder,
-        mesh=Audio2MeshConfig(latent_dim=48, encoder=encoder),
-        pose=Audio2PoseConfig(latent_dim=32, num_layers=2, num_heads=4, encoder=encoder),
-        mesh_train=Audio2LmkTrainConfig(
-            max_steps=300, batch_size=4, learning_rate=2e-3, warmup_steps=10, checkpoint_every=300, cpu=True
-        ),
-        pose_train=Audio2LmkTrainConfig(
-            max_steps=60, batch_size=4, learning_rate=1e-3, warmup_steps=5, checkpoint_every=60, cpu=True
-        ),
-        data=AudioDatasetConfig(crop_frames=54),
-        log_every=25,
-        torch_threads=1,
-    )
-
-
-def _cpu() -> Audio2LmkProfile:
-    encoder = small_wav2vec2_config(hidden=128, layers=4, heads=4, conv_dim=64, dropout=0.05)
-    return Audio2LmkProfile(
-        name="cpu",
-        encoder=encoder,
-        mesh=Audio2MeshConfig(latent_dim=128, encoder=encoder),
-        pose=Audio2PoseConfig(latent_dim=64, num_layers=2, num_heads=8, encoder=encoder),
-        # Audio2Mesh, held-out cpu clips, 600 → 1200 steps: mouth-opening correlation 0.824 → 0.836 and
-        # opening amplitude 0.86 → 0.95 × truth (notebook 05 renders it: a fuller motion survives the video
-        # model's mouth noise better); 1800 steps: 0.835, 0.90 ×
-        mesh_train=Audio2LmkTrainConfig(
-            max_steps=1200, batch_size=8, learning_rate=1e-3, warmup_steps=30, checkpoint_every=400, cpu=True
-        ),
-        pose_train=Audio2LmkTrainConfig(
-            max_steps=300, batch_size=8, learning_rate=5e-4, warmup_steps=20, checkpoint_every=150, cpu=True
-        ),
-        data=AudioDatasetConfig(crop_frames=60),
-        log_every=50,
-        torch_threads=1,
-    )
-
-
-def _gpu() -> Audio2LmkProfile:
-    encoder = wav2vec2_base_960h_config()
-    return Audio2LmkProfile(
-        name="gpu",
-        encoder=encoder,
-        mesh=Audio2MeshConfig(encoder=encoder),  # latent 512, out 1404 (inference_audio.yaml)
-        pose=Audio2PoseConfig(encoder=encoder),  # latent 512, 8 layers, 8 heads
-        mesh_train=Audio2LmkTrainConfig(
-            max_steps=3000, batch_size=8, learning_rate=1e-4, warmup_steps=200, checkpoint_every=500
-        ),
-        pose_train=Audio2LmkTrainConfig(
-            max_steps=3000, batch_size=8, learning_rate=1e-4, warmup_steps=200, checkpoint_every=500
-        ),
-        data=AudioDatasetConfig(crop_frames=90),
-        pretrained_encoder=True,
-        train_conv_extractor=False,  # maintainers' recipe with real weights
-        log_every=100,
-    )
-
-
-PROFILE_BUILDERS = {"quick": _quick, "cpu": _cpu, "gpu": _gpu}
-
-
-def audio2lmk_profile(name: str, **overrides) -> Audio2LmkProfile:
-    """The profile ``name`` (``"quick"``, ``"cpu"``, ``"gpu"``), with optional field overrides.
-
-    Raises:
-        ValueError: unknown profile name.
-    """
-    if name not in PROFILE_BUILDERS:
-        raise ValueError(f"unknown Audio2Lmk profile {name!r}: choose one of {', '.join(PROFILE_BUILDERS)}")
-    return replace(PROFILE_BUILDERS[name](), **overrides)
 
 
 def unfreeze_conv_extractor(encoder: TimeAlignedWav2Vec2) -> None:
