@@ -89,6 +89,15 @@ def oracle_dir(reference_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def two_clip_corpus(tmp_path_factory):
+    """A mini corpus of two clips (one training, one held out) at 192 px: shared, do not modify."""
+    from aniportrait_lib.data.mini_corpus import CorpusConfig, generate_mini_corpus
+
+    config = CorpusConfig(n_clips=2, image_size=192, heldout_every=2)
+    return generate_mini_corpus(tmp_path_factory.mktemp("corpus") / "mini", config, workers=1)
+
+
+@pytest.fixture(scope="session")
 def oracle_components(oracle_dir: Path):
     """Tiny components with the oracle weights (shared: tests must undo any hooks/processors they add)."""
     from aniportrait_lib.weights.components import load_oracle_components

@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from aniportrait_lib.plots import LABEL_HEIGHT
-from aniportrait_lib.runner.baseline import load_baseline
 from aniportrait_lib.runner.notebook import start_notebook
 from aniportrait_lib.studies.extract_landmarks import log_extraction_metrics, pose_image_video
 from aniportrait_lib.video_io import probe_video, read_frames
@@ -42,13 +41,7 @@ def test_metrics_are_the_means_over_clips(tmp_path):
 
 
 @pytest.mark.parametrize("profile", ["quick", "cpu"])
-def test_metrics_are_the_ones_the_baselines_judge(profile, tmp_path):
+def test_metrics_are_the_ones_the_baselines_judge(profile, check_against_baseline, tmp_path):
     run = start_notebook(NOTEBOOK, profile, tmp_path)
     logged = log_extraction_metrics(run, TABLE, prepared_clips=8)
-    baseline = load_baseline(profile)[NOTEBOOK]
-    assert sorted(logged) == sorted(baseline)
-    for name, entry in baseline.items():
-        metric = run.metrics[name]
-        assert (metric.direction, metric.tolerance, metric.rel_tolerance) == (
-            entry["direction"], entry["tolerance"], entry["rel_tolerance"],
-        ), name  # fmt: skip
+    check_against_baseline(run, logged, NOTEBOOK, profile)

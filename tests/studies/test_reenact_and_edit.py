@@ -11,7 +11,6 @@ import pytest
 from aniportrait_lib.data.face_rig import LEFT_EYE, RIGHT_EYE
 from aniportrait_lib.landmarks.performance import Performance
 from aniportrait_lib.landmarks.pose import poses_to_matrices
-from aniportrait_lib.runner.baseline import load_baseline
 from aniportrait_lib.runner.notebook import start_notebook
 from aniportrait_lib.studies.reenact_and_edit import check_edit, log_reenact_metrics, plot_edit_check
 
@@ -74,14 +73,8 @@ def test_metrics_values(edit, tmp_path):
 
 
 @pytest.mark.parametrize("profile", ["quick", "cpu"])
-def test_metrics_are_the_ones_the_baselines_judge(profile, edit, tmp_path):
+def test_metrics_are_the_ones_the_baselines_judge(profile, check_against_baseline, edit, tmp_path):
     performance, _, check = edit
     run = start_notebook(NOTEBOOK, profile, tmp_path)
     logged = log_reenact_metrics(run, performance, check)
-    baseline = load_baseline(profile)[NOTEBOOK]
-    assert sorted(logged) == sorted(baseline)
-    for name, entry in baseline.items():
-        metric = run.metrics[name]
-        assert (metric.direction, metric.tolerance, metric.rel_tolerance) == (
-            entry["direction"], entry["tolerance"], entry["rel_tolerance"],
-        ), name  # fmt: skip
+    check_against_baseline(run, logged, NOTEBOOK, profile)

@@ -11,7 +11,6 @@ import pytest
 
 from aniportrait_lib.evaluation.audio2lmk_eval import MODEL
 from aniportrait_lib.plots import LABEL_HEIGHT
-from aniportrait_lib.runner.baseline import load_baseline
 from aniportrait_lib.runner.notebook import start_notebook
 from aniportrait_lib.studies.train_audio2lmk import (
     log_audio2lmk_metrics,
@@ -89,13 +88,7 @@ def test_metrics_are_read_from_the_summary(tmp_path):
 
 
 @pytest.mark.parametrize("profile", ["quick", "cpu"])
-def test_metrics_are_the_ones_the_baselines_judge(profile, tmp_path):
+def test_metrics_are_the_ones_the_baselines_judge(profile, check_against_baseline, tmp_path):
     run = start_notebook(NOTEBOOK, profile, tmp_path)
     logged = log_audio2lmk_metrics(run, _summary(), {"audio2mesh": 1.0, "audio2pose": 2.0})
-    baseline = load_baseline(profile)[NOTEBOOK]
-    assert sorted(logged) == sorted(baseline)
-    for name, entry in baseline.items():
-        metric = run.metrics[name]
-        assert (metric.direction, metric.tolerance, metric.rel_tolerance) == (
-            entry["direction"], entry["tolerance"], entry["rel_tolerance"],
-        ), name  # fmt: skip
+    check_against_baseline(run, logged, NOTEBOOK, profile)

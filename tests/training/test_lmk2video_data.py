@@ -6,17 +6,14 @@ import numpy as np
 import pytest
 
 from aniportrait_lib.data.corpus_frames import corpus_crop_box, load_clip
-from aniportrait_lib.data.mini_corpus import CorpusConfig, generate_mini_corpus
 from aniportrait_lib.training.lmk2video_data import ClipWindowDataset, FramePairDataset, heldout_clips
 
 SIZE = 64
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    """Two clips (one training, one held out) at 192 px."""
-    config = CorpusConfig(n_clips=2, image_size=192, heldout_every=2)
-    return generate_mini_corpus(tmp_path_factory.mktemp("corpus") / "mini", config, workers=1)
+@pytest.fixture
+def corpus(two_clip_corpus):
+    return two_clip_corpus
 
 
 def test_datasets_and_eval_clips_use_the_same_crop(corpus):
