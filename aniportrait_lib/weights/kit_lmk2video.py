@@ -278,8 +278,7 @@ def index_stage2_export(
 ) -> Path:
     """Write the ``motion_module`` entry of the index beside ``motion_file``."""
     motion_file = Path(motion_file)
-    match = re.fullmatch(r"motion_module-(\d+)\.pth", motion_file.name)
-    config: dict[str, Any] = {"file": motion_file.name, "step": int(match.group(1)) if match else None}
+    config: dict[str, Any] = {"file": motion_file.name, "step": _motion_step(motion_file.name)}
     config.update({key: int(value) for key, value in context.items()})
     if stage1_denoiser is not None and Path(stage1_denoiser).is_file():
         denoiser = Path(stage1_denoiser)
@@ -289,12 +288,15 @@ def index_stage2_export(
 
 def latest_motion_module(folder: str | Path) -> Path | None:
     """The ``motion_module-<step>.pth`` with the highest step in ``folder``, or None."""
-    found = []
-    for path in Path(folder).glob("motion_module-*.pth"):
-        match = re.fullmatch(r"motion_module-(\d+)\.pth", path.name)
-        if match:
-            found.append((int(match.group(1)), path))
+    found = [(step, path) for path in Path(folder).glob("motion_module-*.pth")
+             if (step := _motion_step(path.name)) is not None]  # fmt: skip
     return max(found)[1] if found else None
+
+
+def _motion_step(name: str) -> int | None:
+    """The step of a ``motion_module-<step>.pth`` file name, or None for any other name."""
+    match = re.fullmatch(r"motion_module-(\d+)\.pth", name)
+    return int(match.group(1)) if match else None
 
 
 def load_motion_module(unet: UNetMotionModel, path: str | Path) -> None:
