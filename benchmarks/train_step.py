@@ -8,23 +8,39 @@ same for stage 2 (:class:`~aniportrait_lib.training.lmk2video_stage2.Stage2Train
 only, batch 1, ``--frames`` frames per clip, gradient checkpointing off as on CPU it only costs time).
 Peak RSS is the whole process's, after both stages.
 
+With ``--scaling`` it measures instead the training command (``python -m aniportrait_lib.train stage1
+--config cpu``) on synthetic *prepared* datasets (frames.mp4 + landmarks.npz + manifest, no MediaPipe):
+samples per second with 1 and 2 processes (``accelerate launch --multi_gpu`` = gloo on a CPU machine; 2
+processes on 2 cores share them, so this shows the data-parallel overhead, not a speed-up), and the peak
+RSS of one training process on a small dataset and on one 10× larger (frames are read lazily, so it
+should not grow with the dataset). The fixed small VAE is fitted once and shared by every run.
+
 Usage::
 
     python benchmarks/train_step.py [--size 96] [--batch 4] [--frames 16] [--steps 10] [--threads 1]
+    python benchmarks/train_step.py --scaling [--clips 4] [--steps 10]
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
+import os
 import resource
+import shutil
+import socket
+import subprocess
+import sys
 import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from aniportrait_lib.data.manifest import ClipLandmarks, Manifest, write_landmarks
 from aniportrait_lib.models.image_models import build_clip_image_encoder, build_vae
 from aniportrait_lib.models.lmk2video import build_stage1_networks, build_stage2_networks
 from aniportrait_lib.profiles import stage_configs
@@ -32,6 +48,7 @@ from aniportrait_lib.training.lmk2video import Stage1Trainer
 from aniportrait_lib.training.lmk2video_config import Stage2TrainConfig
 from aniportrait_lib.training.lmk2video_data import ClipWindowDataset, FramePairDataset
 from aniportrait_lib.training.lmk2video_stage2 import Stage2Trainer
+from aniportrait_lib.video_io import write_video
 
 
 def synthetic_arrays(size: int, clips: int = 2, frames: int = 20) -> tuple[list, list]:
@@ -49,6 +66,80 @@ def seconds_per_step(trainer, warmup: int, steps: int) -> float:
     return (time.perf_counter() - start) / steps
 
 
+def synthetic_prepared(root: Path, clips: int, frames: int, size: int) -> Path:
+    """A prepared-dataset folder of ``clips`` random clips (all "train"), written without MediaPipe."""
+    rng = np.random.default_rng(0)
+    entries = []
+    for c in range(clips):
+        folder = root / "clips" / f"clip{c:04d}"
+        folder.mkdir(parents=True)
+        write_video(folder / "frames.mp4", rng.integers(0, 256, (frames, size, size, 3), dtype=np.uint8), 30)
+        lmks = np.concatenate([rng.uniform(0.2, 0.8, (frames, 478, 2)), np.zeros((frames, 478, 1))], axis=2)
+        write_landmarks(folder / "landmarks.npz", ClipLandmarks(
+            lmks.astype(np.float32), np.zeros((frames, 468, 3)), np.tile(np.eye(4), (frames, 1, 1)),
+            np.zeros((frames, 51), np.float32), np.ones(frames, bool), np.zeros(frames, bool),
+            np.arange(frames),
+        ))  # fmt: skip
+        entries.append({"id": f"clip{c:04d}", "source": f"clip{c:04d}.mp4", "status": "prepared",
+                        "split": "train", "fps": 30.0, "n_frames": frames, "image_size": size,
+                        "has_audio": False})  # fmt: skip
+    Manifest({"image_size": size, "fps": 30.0}, entries).save(root / "manifest.json")
+    return root
+
+
+def _command(args: list[str], processes: int) -> float:
+    """Run the training command; returns the peak RSS in MB of its largest process."""
+    if processes > 1:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
+                    "--num_processes", str(processes), "--num_machines", "1", "--mixed_precision", "no",
+                    "--dynamo_backend", "no", "--main_process_port", str(port),
+                    "-m", "aniportrait_lib.train"]  # fmt: skip
+    else:
+        launcher = [sys.executable, "-m", "aniportrait_lib.train"]
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    done = subprocess.run([*launcher, *args], env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(done.stderr[-4000:])
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(peak, before) / 1024
+
+
+def _samples_per_second(run: Path, batch: int, processes: int) -> float:
+    """From the run's log.csv, skipping the first (warm-up) step."""
+    with open(run / "training" / "log.csv") as file:
+        seconds = [float(row["seconds"]) for row in csv.DictReader(file)][1:]
+    return batch * processes * len(seconds) / sum(seconds)
+
+
+def scaling(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        small = synthetic_prepared(root / "small", args.clips, 60, args.size)
+        large = synthetic_prepared(root / "large", 10 * args.clips, 60, args.size)
+        common = ["stage1", "--config", "cpu", "--set", f"train.image_size={args.size}", "--batch-size",
+                  str(args.batch), "--set", "train.checkpoint_every=100000"]  # fmt: skip
+        _command([*common, "--data", str(small), "--output", str(root / "frozen"), "--dry-run",
+                  "--set", "vae.steps=2"], 1)  # fmt: skip
+        rows = []
+        for name, data, processes in (("small", small, 1), ("small", small, 2), ("10x", large, 1)):
+            run = root / f"run-{name}-{processes}"
+            shutil.copytree(root / "frozen" / "frozen", run / "frozen")
+            peak = _command([*common, "--data", str(data), "--output", str(run),
+                             "--max-steps", str(args.steps + 1)], processes)  # fmt: skip
+            rows.append((name, processes, _samples_per_second(run, args.batch, processes), peak))
+    print(f"stage 1, cpu recipe at {args.size}², batch {args.batch} per process, {args.steps} timed steps")
+    print(f"{'dataset':>8} {'clips':>6} {'processes':>9} {'samples/s':>10} {'peak RSS MB':>12}")
+    for name, processes, speed, peak in rows:
+        clips = args.clips * (10 if name == "10x" else 1)
+        print(f"{name:>8} {clips:>6} {processes:>9} {speed:>10.2f} {peak:>12.0f}")
+    small_rss, large_rss = rows[0][3], rows[2][3]
+    print(f"RSS 10x / small: {large_rss / small_rss:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=96, help="frame side in pixels")
@@ -58,7 +149,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--guider", default="b", choices=["a", "b", "c"])
+    parser.add_argument("--scaling", action="store_true", help="the training command on prepared datasets")
+    parser.add_argument("--clips", type=int, default=4, help="--scaling: clips of the small dataset")
     args = parser.parse_args()
+    if args.scaling:
+        scaling(args)
+        return
     warnings.filterwarnings("ignore")
     profile = stage_configs("cpu").lmk2video
     profile.stage1 = dataclasses.replace(
@@ -75,10 +171,10 @@ def main() -> None:
     stage1 = profile.stage1
     with tempfile.TemporaryDirectory() as folder:
         trainer = Stage1Trainer(
-            networks, vae, encoder, FramePairDataset(images, lmks, args.size), stage1, folder
+            networks, vae, encoder, FramePairDataset.from_arrays(images, lmks, args.size), stage1, folder
         )
         first = seconds_per_step(trainer, args.warmup, args.steps)
-        clips = ClipWindowDataset(images, lmks, args.size, num_frames=args.frames)
+        clips = ClipWindowDataset.from_arrays(images, lmks, args.size, num_frames=args.frames)
         stage2 = Stage2TrainConfig(**{**vars(stage1), "batch_size": 1, "gradient_checkpointing": False,
                                       "num_frames": args.frames})  # fmt: skip
         second_networks = build_stage2_networks(trainer.unwrapped, profile.model.unet)

@@ -304,7 +304,7 @@ class TinyStage1:
                 clip_lmks.append(np.clip(rng.normal(0.5, 0.15, (468, 2)) + 0.01 * t, 0.05, 0.95))
             frames.append(np.stack(clip_frames))
             lmks.append(np.stack(clip_lmks).astype(np.float32))
-        return FramePairDataset(frames, lmks, size, seed=1)
+        return FramePairDataset.from_arrays(frames, lmks, size, seed=1)
 
     @cached_property
     def frozen(self) -> tuple:

@@ -18,6 +18,7 @@ module               what it holds
 ``face_track``       one clip over time: fixed frame rate, one stable square crop, gaps
 ``prepare``          a folder of talking-head videos → crops, 30 fps, 16 kHz, landmarks, manifest
 ``manifest``         the prepared dataset on disk and its reader
+``shards``           N machines, one dataset: shard folders checked, then merged (hard links)
 ``audio_dataset``    Audio2Lmk training items (speech with per-frame mesh offsets and pose)
 ===================  ===========================================================================
 """

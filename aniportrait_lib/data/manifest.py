@@ -22,6 +22,11 @@ Layout written by :mod:`aniportrait_lib.data.prepare`::
 | ``source_frames`` | (T,) int64 | index of the source-video frame each frame was taken from |
 
 Pose images are not stored: :func:`pose_images` draws them from ``lmks`` when needed.
+
+A **shard** folder (``prepare ... --shard I/N``) has the same layout, holds only the sources with
+``shard_of(source, N) == I``, and its manifest also records ``"shard": {"index": I, "count": N,
+"sources": [...]}`` (the sources it must prepare); :mod:`aniportrait_lib.data.shards` checks such
+folders and merges N of them into the dataset one unsharded run would have written.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import json
 import re
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +143,42 @@ def split_of(clip_id: str, held_out_fraction: float, salt: str) -> str:
     return "heldout" if int.from_bytes(digest[:8], "big") / 2**64 < held_out_fraction else "train"
 
 
+def shard_of(source: str, count: int) -> int:
+    """The shard (0 … ``count`` - 1) that prepares ``source`` (path relative to the input folder).
+
+    SHA-1 of the path modulo ``count``: every machine computes the same answer, each source is in
+    exactly one shard, and adding or removing files never moves the others to another shard.
+    """
+    return int.from_bytes(hashlib.sha1(source.encode()).digest()[:8], "big") % count
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` of ``count``: the sources with ``shard_of(source, count) == index``."""
+
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.index < self.count:
+            raise ValueError(f"shard {self}: need 0 <= I < N (the N shards are numbered 0 to N-1)")
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """``"I/N"`` (e.g. ``"0/4"``) → ``Shard(I, N)``; ``ValueError`` quoting ``text`` otherwise."""
+        match = re.fullmatch(r"(\d+)/(\d+)", text.strip())
+        if match is None:
+            raise ValueError(f"shard {text!r}: expected I/N with whole numbers I < N, e.g. 0/4")
+        return cls(int(match[1]), int(match[2]))
+
+    def holds(self, source: str) -> bool:
+        """True if this shard prepares ``source`` (relative path)."""
+        return shard_of(source, self.count) == self.index
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
 def write_landmarks(path: Path, landmarks: ClipLandmarks) -> None:
     """Write ``landmarks.npz`` (compressed, atomically)."""
     with atomic_path(path) as tmp:
@@ -174,6 +215,26 @@ def clip_files(root: Path, entry: dict[str, Any]) -> list[Path]:
     return [folder / name for name in names]
 
 
+def config_changes(wanted: dict[str, Any], stored: dict[str, Any], ignore: Sequence[str] = ()) -> list[str]:
+    """Sorted names of the config fields that differ between two JSON configs, ``ignore`` keys aside."""
+    keys = (set(wanted) | set(stored)) - set(ignore)
+    return sorted(key for key in keys if wanted.get(key) != stored.get(key))
+
+
+def claim_ids(source: str, entries: list[dict[str, Any]], taken: dict[str, str]) -> list[dict[str, Any]]:
+    """``entries`` of ``source`` with each id already in ``taken`` (id → source using it) made a skip.
+
+    E.g. part 0 of ``x.mp4`` and the file ``x_part0.mp4`` both want the id ``x_part0``: the source
+    prepared first keeps it, the other's entry says why it was skipped.
+    """
+    return [
+        {"id": entry["id"], "source": source, "status": SKIPPED,
+         "reason": f"clip id {entry['id']} is already used by {taken[entry['id']]}; rename one file"}
+        if entry["id"] in taken else entry
+        for entry in entries
+    ]  # fmt: skip
+
+
 @dataclass
 class Manifest:
     """Dataset-level ``config`` plus ``clips``: one dict per clip, in the order they were made.
@@ -183,11 +244,18 @@ class Manifest:
     ``n_frames``, ``duration`` (s), ``crop_box`` ([x0, y0, x1, y1] source pixels), ``image_size``,
     ``has_audio``, ``split`` ("train" | "heldout"), ``segment`` ([start, stop) in the resampled
     source timeline of ``track_frames`` frames) and ``n_interpolated``.
+
+    A shard's manifest also has ``shard`` and ``shard_sources`` (written only when ``shard`` is set,
+    so an unsharded manifest looks as it always did).
     """
 
     config: dict[str, Any]
     clips: list[dict[str, Any]]
     input_dir: str = ""
+    shard: Shard | None = None
+    """Which shard of a sharded preparation this folder holds; None for a whole dataset."""
+    shard_sources: list[str] = field(default_factory=list)
+    """The sources the shard must prepare (its to-do list; the merge checks they are all done)."""
 
     @classmethod
     def load(cls, path: str | Path) -> Manifest:
@@ -199,36 +267,47 @@ class Manifest:
             raise ValueError(f"{path} is not valid JSON: {err}") from err
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             raise ValueError(f"{path} is not the manifest of a prepared dataset (format {FORMAT})")
-        return cls(payload["config"], payload["clips"], payload.get("input_dir", ""))
+        shard = payload.get("shard")
+        return cls(
+            payload["config"], payload["clips"], payload.get("input_dir", ""),
+            Shard(shard["index"], shard["count"]) if shard else None, shard["sources"] if shard else [],
+        )  # fmt: skip
 
     def save(self, path: str | Path) -> None:
         """Write atomically (a killed run leaves the previous complete manifest)."""
-        write_json(
-            path, {"format": FORMAT, "input_dir": self.input_dir, "config": self.config, "clips": self.clips}
-        )
+        payload = {"format": FORMAT, "input_dir": self.input_dir, "config": self.config, "clips": self.clips}
+        if self.shard is not None:
+            payload["shard"] = dataclasses.asdict(self.shard) | {"sources": self.shard_sources}
+        write_json(path, payload)
 
     @classmethod
     def open(
-        cls, root: Path, config: dict[str, Any], input_dir: Path, ignore: Sequence[str] = ()
-    ) -> Manifest:
+        cls, root: Path, config: dict[str, Any], input_dir: Path, ignore: Sequence[str] = (),
+        shard: Shard | None = None,
+    ) -> Manifest:  # fmt: skip
         """The manifest of ``root`` if there is one (its config must equal ``config`` except for
-        the ``ignore`` keys), else a new empty one. ``config`` is the JSON form (as stored).
+        the ``ignore`` keys, and it must hold the same ``shard``), else a new empty one. ``config`` is
+        the JSON form (as stored).
 
         Raises:
-            ValueError: the stored config differs (names the differing fields), or the file is broken.
+            ValueError: the stored config differs (names the differing fields) or the shard does, or
+                the file is broken.
         """
         path = root / MANIFEST_NAME
         if not path.exists():
-            return cls(config, [], str(input_dir.resolve()))
+            return cls(config, [], str(input_dir.resolve()), shard)
         manifest = cls.load(path)
-        wanted = {k: v for k, v in config.items() if k not in ignore}
-        stored = {k: v for k, v in manifest.config.items() if k not in ignore}
-        changed = sorted(k for k in set(wanted) | set(stored) if wanted.get(k) != stored.get(k))
+        changed = config_changes(config, manifest.config, ignore)
         if changed:
             raise ValueError(
                 f"{path} was made with a different config ({', '.join(changed)}); "
                 "use a new output folder or the same options to resume"
             )
+        if manifest.shard != shard:
+            held, asked = (
+                f"shard {s}" if s else "no shard (a whole dataset)" for s in (manifest.shard, shard)
+            )
+            raise ValueError(f"{path} holds {held}, this run asks for {asked}; use a new output folder")
         return manifest
 
     def commit(self, root: Path, work_dir: Path, source: str, entries: list[dict[str, Any]]) -> None:
@@ -237,10 +316,7 @@ class Manifest:
         is written only costs redoing this source (its old folders are replaced then).
         """
         taken = {entry["id"]: entry["source"] for entry in self.clips if entry["source"] != source}
-        for i, entry in enumerate(entries):  # e.g. "x_part0.mp4" against part 0 of "x.mp4"
-            if entry["id"] in taken:
-                reason = f"clip id {entry['id']} is already used by {taken[entry['id']]}; rename one file"
-                entries[i] = {"id": entry["id"], "source": source, "status": SKIPPED, "reason": reason}
+        entries = claim_ids(source, entries, taken)
         for entry in self.entries_for(source) + entries:
             if entry["id"] not in taken:
                 shutil.rmtree(root / CLIPS_DIR / entry["id"], ignore_errors=True)

@@ -104,6 +104,10 @@ class FrozenModels:
     unet_init: Path | None = None  # SD1.5 UNet folder both UNets start from (None: random, small profiles)
 
 
+VAE_FIT_FRAMES = 20_000
+"""Most training frames the small VAE is pre-trained on (evenly spaced; the mini corpus has fewer, so all)."""
+
+
 def prepare_frozen_models(
     dataset: FramePairDataset,
     profile: Lmk2VideoProfile,
@@ -137,8 +141,8 @@ def prepare_frozen_models(
         return FrozenModels(vae, encoder, [], 1.0, time.perf_counter() - start, paths["sd15_unet"])
     torch.manual_seed(seed)
     vae = build_vae({**profile.model.vae, "sample_size": dataset.image_size})
-    frames = np.concatenate(dataset.frames)
-    losses = pretrain_vae(vae, frames, profile.vae, np.concatenate(dataset.lmks))
+    frames, lmks = dataset.source.sample_frames(VAE_FIT_FRAMES)
+    losses = pretrain_vae(vae, frames, profile.vae, lmks)
     scale = calibrate_latent_scale(vae, frames[:: max(1, len(frames) // 64)])
     encoder = build_clip_image_encoder(profile.model.clip).requires_grad_(False).eval()
     return FrozenModels(vae.eval(), encoder, losses, scale, time.perf_counter() - start)

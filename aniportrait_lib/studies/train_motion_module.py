@@ -56,14 +56,19 @@ from aniportrait_lib.training.lmk2video import torch_threads
 from aniportrait_lib.training.lmk2video_data import ClipWindowDataset, EvalClip
 from aniportrait_lib.training.lmk2video_stage2 import Stage2Trainer
 from aniportrait_lib.training.loss_log import read_loss_log
+from aniportrait_lib.weights.animatediff import ANIMATEDIFF_FILE, load_animatediff_motion
 from aniportrait_lib.weights.kit_index import INDEX_FILE, find_export, made_by
-from aniportrait_lib.weights.kit_lmk2video import Stage1Run, export_stage2, load_stage1_run
+from aniportrait_lib.weights.kit_lmk2video import (
+    Stage1Run,
+    export_stage2,
+    load_released_stage1,
+    load_stage1_run,
+)
 from aniportrait_lib.weights.layout import check_weights
 from aniportrait_lib.weights.lmk2video_checkpoints import (
     load_checkpoint,
     load_into,
     load_official_denoising_unet,
-    official_to_kit_unet,
 )
 
 from .configs import MotionEvalConfig, MotionStudyProfile
@@ -85,6 +90,8 @@ __all__ = [
     "heldout_sequences",
     "load_animatediff_motion",
     "load_stage2_start",
+    "released_stage2_start",
+    "stage2_start_from_export",
     "motion_state",
     "train_motion_modules",
     "training_windows",
@@ -93,7 +100,6 @@ __all__ = [
 ]
 
 STAGE2_SUBFOLDER = Path("04_train_motion_module") / "stage2"  # this notebook's export (it describes itself)
-ANIMATEDIFF_FILE = "mm_sd_v15_v2.ckpt"  # official stage-2 start (spec §4), optional in the weights folder
 
 STAGE1_ONLY = "stage 1 only"
 STAGE2 = "stage 2"
@@ -120,7 +126,7 @@ def load_stage2_start(
             message names every missing path.
     """
     if profile.name == "gpu":
-        return _released_start(profile, Path(weights_folder) if weights_folder else weights_dir())
+        return released_stage2_start(profile, Path(weights_folder) if weights_folder else weights_dir())
     try:
         export = find_export(run_folder)
         export.require(["stage1"], "stage 2")
@@ -129,37 +135,36 @@ def load_stage2_start(
             f"no usable stage-1 export in {run_folder}: run notebook 03 with the same output_root first"
             f"\n{error}"
         ) from None
-    folder = export["stage1"].folder
+    return stage2_start_from_export(export["stage1"].folder)
+
+
+def stage2_start_from_export(folder: str | Path) -> Stage2Start:
+    """Stage 2 from a kit stage-1 export folder (notebook 03's or the ``train stage1`` command's)."""
+    folder = Path(folder)
     run = load_stage1_run(folder)
     notes = [
-        f"stage 1: notebook 03's guider (b) after {run.step} steps, {run.image_size}² frames ({folder})",
+        f"stage 1: {folder}, guider ({run.model.guider}) after {run.step} steps, {run.image_size}² frames",
         "motion modules: zero output at the start (the official run starts from AnimateDiff's "
         f"{ANIMATEDIFF_FILE}, which exists only for SD1.5-sized UNets)",
     ]
     return Stage2Start(run, folder / f"denoising_unet-{run.step}.pth", None, notes)
 
 
-def _released_start(profile: MotionStudyProfile, folder: Path) -> Stage2Start:
+def released_stage2_start(profile: MotionStudyProfile, folder: Path) -> Stage2Start:
     """The released stage-1 files (reference UNet, the denoiser's 2-D part, guider), sd-vae-ft-mse, CLIP."""
     status = {s.component.key: s for s in check_weights(folder)}
     needed = ("reference_unet", "denoising_unet", "pose_guider", "vae", "image_encoder")
     missing = [path for key in needed for path in status[key].missing]
     if missing:
         raise FileNotFoundError(
-            f"the gpu profile trains stage 2 from the released weights; missing in {folder}: "
+            f"stage 2 from the released weights needs the stage-1 files; missing in {folder}: "
             + ", ".join(missing)
             + " (python -m aniportrait_lib.weights check lists what is there and where each comes from)"
         )
     config_path = folder / "stable-diffusion-v1-5" / "unet" / "config.json"
     unet = json.loads(config_path.read_text()) if config_path.is_file() else copy.deepcopy(SD15_UNET_CONFIG)
     model = Lmk2VideoModelConfig(unet=unet)
-    networks = build_stage1_networks(model)
-    load_into(networks.reference_unet, load_checkpoint(folder / "reference_unet.pth"), "reference_unet.pth")
-    spatial = {
-        k: v for k, v in load_checkpoint(folder / "denoising_unet.pth").items() if "motion_module" not in k
-    }
-    load_into(networks.denoising_unet, spatial, "denoising_unet.pth (2-D part)")
-    load_into(networks.pose_guider, load_checkpoint(folder / "pose_guider.pth"), "pose_guider.pth")
+    networks = load_released_stage1(build_stage1_networks(model), folder)
     vae = build_vae(folder=folder / "sd-vae-ft-mse").requires_grad_(False).eval()
     encoder = build_clip_image_encoder(folder=folder / "image_encoder").requires_grad_(False).eval()
     stage2 = profile.stage2
@@ -174,24 +179,6 @@ def _released_start(profile: MotionStudyProfile, folder: Path) -> Stage2Start:
         "let them override motion_module.pth; pair a trained motion_module-N.pth with a 2-D-only denoiser",
     ]
     return Stage2Start(run, folder / "denoising_unet.pth", motion if motion.is_file() else None, notes)
-
-
-def load_animatediff_motion(unet: torch.nn.Module, path: str | Path) -> None:
-    """Fill every motion module of a ``UNetMotionModel`` from an AnimateDiff / official motion checkpoint.
-
-    Raises:
-        ValueError: the file lacks some of the UNet's motion-module weights or has mis-shaped ones.
-    """
-    path = Path(path)
-    state = {
-        k: v
-        for k, v in official_to_kit_unet(load_checkpoint(path), path.name).items()
-        if "motion_modules" in k
-    }
-    report = load_into(unet, state, path.name, strict=False)
-    missing = [k for k in report.missing if "motion_modules" in k]
-    if missing or report.unexpected:
-        raise ValueError(f"{path}: not the motion modules of this UNet: {report}")
 
 
 def training_windows(

@@ -21,6 +21,11 @@ Data: any ``torch.utils.data.Dataset`` whose items are dicts
 The sample order is a seeded permutation per epoch (independent of the global RNG), so a run
 resumed from a checkpoint (``aniportrait_lib.training.checkpoint``) sees the same batches, dropout
 masks and SpecAugment masks as an uninterrupted one and ends with the same weights.
+
+Under ``accelerate launch`` with N processes each rank takes its own block of every step's positions
+(:mod:`.sampling`), and - since a checkpoint holds the main process's random states only - every rank
+reseeds the global RNGs from ``(seed, step, rank)`` before each step, so dropout and SpecAugment masks
+also continue exactly after a resume at the same process count. One process keeps the plain stream.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from aniportrait_lib.audio.audio2pose import Audio2Pose
 from aniportrait_lib.training.loss_log import append_loss_row, truncate_loss_log
 
 from .checkpoint import atomic_write_bytes, latest_checkpoint, load_training_state, save_training_state
+from .sampling import Shard, micro_batch_positions, step_generator
 
 
 @dataclass
@@ -94,15 +100,23 @@ class Audio2LmkTrainer:
         if len(dataset) == 0:
             raise ValueError("the training dataset is empty")
         self.config, self.dataset, self.output_dir = config, dataset, Path(output_dir)
-        self.accelerator = Accelerator(cpu=config.cpu, mixed_precision=config.mixed_precision)
+        self.accelerator = Accelerator(
+            cpu=config.cpu or not torch.cuda.is_available(),  # CPU: gloo when launched N-fold
+            mixed_precision=config.mixed_precision,
+        )
         trainable = [p for p in model.parameters() if p.requires_grad]  # conv feature encoder is frozen
         optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
         warmup = max(config.warmup_steps, 0)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: min(1.0, (k + 1) / (warmup + 1)))
-        self.model, self.optimizer, self.scheduler = self.accelerator.prepare(model, optimizer, scheduler)
+        self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
+        self.scheduler = scheduler  # not prepared: accelerate would step it once per process
+        self.shard = Shard.of(self.accelerator)
         self.step = 0
         resolved = json.dumps({"train": asdict(config), "model": type(model).__name__}, indent=2)
-        atomic_write_bytes(self.output_dir / "train_config.json", lambda file: file.write(resolved.encode()))
+        if self.accelerator.is_main_process:
+            atomic_write_bytes(
+                self.output_dir / "train_config.json", lambda file: file.write(resolved.encode())
+            )
 
     @property
     def log_path(self) -> Path:
@@ -117,14 +131,17 @@ class Audio2LmkTrainer:
             path, self.accelerator.unwrap_model(self.model), self.optimizer, self.scheduler
         )
         self.step = state.step
-        truncate_loss_log(self.log_path, self.step)
+        if self.accelerator.is_main_process:
+            truncate_loss_log(self.log_path, self.step)
+        self.accelerator.wait_for_everyone()
         return True
 
     def _batch(self, step: int) -> dict:
-        """Samples of optimizer step ``step``: positions ``step·B .. step·B+B-1`` of seeded epoch orders."""
+        """This rank's samples of step ``step``: its positions (one process: ``step·B .. step·B+B-1``) of
+        seeded epoch orders."""
         size = len(self.dataset)
         items = []
-        for position in range(step * self.config.batch_size, (step + 1) * self.config.batch_size):
+        for position in micro_batch_positions(step, 0, self.config.batch_size, 1, self.shard):
             epoch, index = divmod(position, size)
             order = torch.randperm(size, generator=torch.Generator().manual_seed(self.config.seed + epoch))
             items.append(self.dataset[int(order[index])])
@@ -153,6 +170,10 @@ class Audio2LmkTrainer:
         return torch.nn.functional.l1_loss(prediction.float(), target)
 
     def _optimizer_step(self) -> float:
+        if self.shard.world > 1:  # module docstring: per-rank random states follow the step
+            torch.manual_seed(
+                int(step_generator(self.config.seed, self.step, self.shard.rank).initial_seed())
+            )
         self.model.train()
         loss = self.loss(self._batch(self.step))
         self.optimizer.zero_grad(set_to_none=True)
@@ -165,19 +186,26 @@ class Audio2LmkTrainer:
         return float(loss.detach())
 
     def _log(self, loss: float, seconds: float) -> None:
-        append_loss_row(self.log_path, self.step, loss, self.scheduler.get_last_lr()[0], seconds)
+        if self.shard.world > 1:
+            loss = float(self.accelerator.reduce(torch.tensor(loss, device=self.accelerator.device), "mean"))
+        if self.accelerator.is_main_process:
+            append_loss_row(self.log_path, self.step, loss, self.scheduler.get_last_lr()[0], seconds)
 
-    def save(self) -> Path:
-        """Write an atomic checkpoint of the current step."""
-        return save_training_state(
-            self.output_dir,
-            self.step,
-            self.accelerator.unwrap_model(self.model),
-            self.optimizer,
-            self.scheduler,
-            extra={"config": asdict(self.config)},
-            keep_last=self.config.keep_checkpoints,
-        )
+    def save(self) -> Path | None:
+        """Write an atomic checkpoint of the current step (main process; the others wait for it)."""
+        path = None
+        if self.accelerator.is_main_process:
+            path = save_training_state(
+                self.output_dir,
+                self.step,
+                self.accelerator.unwrap_model(self.model),
+                self.optimizer,
+                self.scheduler,
+                extra={"config": asdict(self.config), "num_processes": self.shard.world},
+                keep_last=self.config.keep_checkpoints,
+            )
+        self.accelerator.wait_for_everyone()
+        return path
 
     def train(self, stop_after: int | None = None) -> float:
         """Train until ``max_steps`` (or for ``stop_after`` more steps); returns the last loss.

@@ -18,13 +18,15 @@ latent resolution), so the few latent pixels that carry speech count for more th
 
 Trainable: the whole denoiser (2-D, no motion modules), the reference UNet except ``up_blocks.3``, the
 pose guider. Checkpoints (:mod:`.checkpoint`) hold all three networks in one module, the optimizer, the
-LR scheduler, the RNG states and the step; the data order is a function of the step
-(:mod:`.lmk2video_data`), so a resumed run ends with the same weights as an uninterrupted one. Checkpoints
-also record a signature of the fixed models (VAE, image encoder; in stage 2 also the stage-1 networks), and a
-resume against other ones is refused: the kit's small VAE is re-trained whenever notebook 03 runs, and a
-changed recipe, torch build or thread count gives another VAE that the saved networks were not fitted to.
-The networks and their wiring are :mod:`aniportrait_lib.models.lmk2video`'s; exports in the kit and
-official formats live in :mod:`aniportrait_lib.weights.kit_lmk2video`.
+LR scheduler and the step; the samples and every random draw (drop, t, latent samples, noise) are functions
+of the seed and the step (:mod:`.sampling`), so a resumed run ends with the same weights as an
+uninterrupted one, and N processes (``accelerate launch``) train on disjoint shards whose union is what one
+process with N times the batch would see. Only the main process writes checkpoints and the loss log.
+Checkpoints also record a signature of the fixed models (VAE, image encoder; in stage 2 also the stage-1
+networks), and a resume against other ones is refused: the kit's small VAE is re-trained whenever notebook
+03 runs, and a changed recipe, torch build or thread count gives another VAE that the saved networks were
+not fitted to. The networks and their wiring are :mod:`aniportrait_lib.models.lmk2video`'s; exports in the
+kit and official formats live in :mod:`aniportrait_lib.weights.kit_lmk2video`.
 """
 
 from __future__ import annotations
@@ -32,16 +34,17 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
-from accelerate.utils import set_seed
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from einops import rearrange
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 from transformers import CLIPVisionModelWithProjection
 
 from aniportrait_lib.models.image_models import VAE_SCALING_FACTOR
@@ -58,6 +61,7 @@ from .checkpoint import (
 )
 from .lmk2video_config import Stage1TrainConfig
 from .lmk2video_data import FramePairDataset, mouth_weight_map
+from .sampling import PositionSampler, Shard, StepDraws
 
 __all__ = [
     "Stage1Trainer",
@@ -69,6 +73,12 @@ __all__ = [
 
 LOSS_LOG = "log.csv"
 """File name of a trainer's loss log inside its output folder."""
+
+TRACKER_DIR = "trackers"
+"""Sub-folder of a trainer's output folder for accelerate's trackers (TensorBoard event files)."""
+
+PROCESSES_KEY = "num_processes"
+"""Checkpoint ``extra`` key: the number of processes of the run that wrote it."""
 
 FIXED_KEY = "fixed_models"
 """Checkpoint ``extra`` key: the :func:`~.checkpoint.state_signature` of the models a trainer keeps fixed."""
@@ -162,7 +172,12 @@ class Stage1Trainer:
                 f"dataset frames are {dataset.image_size} px, config.image_size is {config.image_size}"
             )
         self.config, self.dataset, self.output_dir = config, dataset, Path(output_dir)
-        self.accelerator = Accelerator(cpu=config.cpu, mixed_precision=config.mixed_precision)
+        self.accelerator = Accelerator(
+            cpu=config.cpu or not torch.cuda.is_available(),  # CPU: gloo when launched N-fold
+            mixed_precision=config.mixed_precision, log_with=config.report_to,
+            project_dir=self.output_dir / TRACKER_DIR,
+        )  # fmt: skip
+        self.shard = Shard.of(self.accelerator)
         self.vae = vae.requires_grad_(False).eval().to(self.accelerator.device)
         self.image_encoder = image_encoder.requires_grad_(False).eval().to(self.accelerator.device)
         self.noise_scheduler = build_scheduler(config.scheduler)
@@ -174,9 +189,10 @@ class Stage1Trainer:
         trainable = [p for p in networks.parameters() if p.requires_grad]
         optimizer = _optimizer(trainable, config)
         lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: lr_factor(k, config))
-        self.networks, self.optimizer, self.lr_scheduler = self.accelerator.prepare(
-            networks, optimizer, lr_scheduler
-        )
+        # the scheduler is not prepared: accelerate would step it once per process, and the warm-up and
+        # decay are counted in optimizer steps whatever the number of processes
+        self.networks, self.optimizer = self.accelerator.prepare(networks, optimizer)
+        self.lr_scheduler = lr_scheduler
         self.step = 0
 
     @staticmethod
@@ -212,35 +228,49 @@ class Stage1Trainer:
     def unwrapped(self) -> Lmk2VideoNetworks:
         return self.accelerator.unwrap_model(self.networks)
 
+    def draws(self, step: int, micro: int = 0) -> StepDraws:
+        """The random draws of micro-batch ``micro`` of step ``step`` (:mod:`.sampling`)."""
+        return StepDraws(self.config.seed, step, micro, self.shard)
+
     @torch.no_grad()
-    def encode(self, batch: dict[str, torch.Tensor], drop: bool):
-        """→ target latents, ref latents (``.sample()`` × 0.18215) and CLIP context ``(B, 1, C)``.
+    def _sample_latents(self, pixels: torch.Tensor, draws: StepDraws) -> torch.Tensor:
+        """VAE latents ``mean + std · ε`` (the official ``.sample()``) with ε from ``draws``, unscaled.
 
         Pixels ``(B, 3, H, W)`` give ``(B, 4, h, w)``; clips ``(B, 3, F, H, W)`` give ``(B, 4, F, h, w)``.
         """
-        device = self.accelerator.device
-        pixels = batch["pixel_values"].to(device)
+        folded = rearrange(pixels, "b c f h w -> (b f) c h w") if pixels.ndim == 5 else pixels
+        dist = self.vae.encode(folded).latent_dist
+        mean, std = dist.mean, dist.std
         if pixels.ndim == 5:
-            folded = rearrange(pixels, "b c f h w -> (b f) c h w")
-            latents = self.vae.encode(folded).latent_dist.sample() * VAE_SCALING_FACTOR
-            latents = rearrange(latents, "(b f) c h w -> b c f h w", b=len(pixels))
-        else:
-            latents = self.vae.encode(pixels).latent_dist.sample() * VAE_SCALING_FACTOR
-        ref_latents = self.vae.encode(batch["ref_pixel_values"].to(device)).latent_dist.sample()
+            mean, std = (rearrange(x, "(b f) c h w -> b c f h w", b=len(pixels)) for x in (mean, std))
+        return mean + std * draws.normal(tuple(mean.shape)).to(mean)
+
+    @torch.no_grad()
+    def encode(self, batch: dict[str, torch.Tensor], drop: bool, draws: StepDraws):
+        """→ target latents, ref latents (sampled × 0.18215) and CLIP context ``(B, 1, C)``."""
+        device = self.accelerator.device
+        latents = self._sample_latents(batch["pixel_values"].to(device), draws)
+        ref_latents = self._sample_latents(batch["ref_pixel_values"].to(device), draws)
         clip_pixels = batch["clip_pixels"].to(device) * (0.0 if drop else 1.0)  # zeroed pixels, not embeds
         context = self.image_encoder(clip_pixels).image_embeds.unsqueeze(1)
-        return latents, ref_latents * VAE_SCALING_FACTOR, context
+        return latents * VAE_SCALING_FACTOR, ref_latents * VAE_SCALING_FACTOR, context
 
-    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Min-SNR-weighted v-prediction loss of one micro-batch (noise, t and drop from the torch RNG)."""
+    def loss(self, batch: dict[str, torch.Tensor], draws: StepDraws | None = None) -> torch.Tensor:
+        """Min-SNR-weighted v-prediction loss of one micro-batch.
+
+        The drop, the timesteps, the latent samples and the noise come from ``draws`` (default: those of
+        micro-batch 0 of the current step), in this order, so they follow the step, not the process.
+        """
         cfg, device = self.config, self.accelerator.device
-        drop = bool(torch.rand(()) < cfg.uncond_ratio)
-        latents, ref_latents, context = self.encode(batch, drop)
-        noise = torch.randn_like(latents)
+        draws = draws or self.draws(self.step)
+        rows = len(batch["pixel_values"])
+        drop = draws.uniform() < cfg.uncond_ratio
+        timesteps = draws.integers(cfg.scheduler.num_train_timesteps, rows).to(device)
+        latents, ref_latents, context = self.encode(batch, drop, draws)
+        noise = draws.normal(tuple(latents.shape)).to(latents)
         if cfg.noise_offset:
             offset_shape = (*latents.shape[:2], *[1] * (latents.ndim - 2))  # (B, C, 1, 1[, 1])
-            noise = noise + cfg.noise_offset * torch.randn(offset_shape, device=device)
-        timesteps = torch.randint(0, cfg.scheduler.num_train_timesteps, (len(latents),), device=device)
+            noise = noise + cfg.noise_offset * draws.normal(offset_shape).to(latents)
         noisy = self.noise_scheduler.add_noise(latents, noise, timesteps)
         target = self.noise_scheduler.get_velocity(latents, noise, timesteps)
         prediction = self.networks(
@@ -269,19 +299,41 @@ class Stage1Trainer:
             return rearrange(weights, "(b f) 1 h w -> b 1 f h w", b=latent_shape[0])
         return weights
 
-    def _optimizer_step(self) -> float:
-        """Gradient accumulation over ``gradient_accumulation_steps`` micro-batches, clip, step."""
+    def loader(self, start_step: int | None = None) -> DataLoader:
+        """Micro-batches of this process from ``start_step`` (default: the current step) to ``max_steps``.
+
+        A ``DataLoader`` over the dataset's positions (:class:`~.sampling.PositionSampler`) with
+        ``config.num_workers`` reader processes; each batch is one micro-batch, in step order.
+        """
+        cfg = self.config
+        start = self.step if start_step is None else start_step
+        sampler = PositionSampler(
+            start, cfg.max_steps, cfg.batch_size, cfg.gradient_accumulation_steps, self.shard
+        )
+        return DataLoader(
+            self.dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
+            persistent_workers=False, prefetch_factor=2 if cfg.num_workers else None,
+        )  # fmt: skip
+
+    def _optimizer_step(self, micro_batches: Iterator[dict[str, torch.Tensor]]) -> float:
+        """Gradient accumulation over ``gradient_accumulation_steps`` micro-batches, clip, step.
+
+        Gradients are averaged across processes once per optimizer step (``no_sync`` before the last
+        micro-batch); the returned loss is this process's.
+        """
         cfg = self.config
         self.train_mode()
         self.optimizer.zero_grad(set_to_none=True)
         total = 0.0
         for micro in range(cfg.gradient_accumulation_steps):
-            position = (self.step * cfg.gradient_accumulation_steps + micro) * cfg.batch_size
-            with self.accelerator.autocast():
+            last = micro == cfg.gradient_accumulation_steps - 1
+            sync = nullcontext() if last else self.accelerator.no_sync(self.networks)
+            with sync, self.accelerator.autocast():
                 loss = (
-                    self.loss(self.dataset.batch(position, cfg.batch_size)) / cfg.gradient_accumulation_steps
+                    self.loss(next(micro_batches), self.draws(self.step, micro))
+                    / cfg.gradient_accumulation_steps
                 )
-            self.accelerator.backward(loss)
+                self.accelerator.backward(loss)
             total += float(loss.detach())
         if cfg.max_grad_norm > 0:
             self.accelerator.unscale_gradients()
@@ -292,15 +344,31 @@ class Stage1Trainer:
         return total
 
     def _log(self, loss: float, seconds: float) -> None:
-        append_loss_row(self.log_path, self.step, loss, self.lr_scheduler.get_last_lr()[0], seconds)
+        """The loss averaged over processes → ``log.csv`` and the trackers (main process only)."""
+        if self.shard.world > 1:
+            loss = float(self.accelerator.reduce(torch.tensor(loss, device=self.accelerator.device), "mean"))
+        if self.accelerator.is_main_process:
+            learning_rate = self.lr_scheduler.get_last_lr()[0]
+            append_loss_row(self.log_path, self.step, loss, learning_rate, seconds)
+            if self.config.report_to:
+                self.accelerator.log({"loss": loss, "lr": learning_rate, "seconds": seconds}, step=self.step)
 
-    def save(self) -> Path:
-        """Atomic checkpoint: networks, optimizer, LR scheduler, RNG states, step (data order follows)."""
-        return save_training_state(
-            self.output_dir, self.step, self.unwrapped, self.optimizer, self.lr_scheduler,
-            extra={"config": asdict(self.config), FIXED_KEY: self.fixed_signature},
-            keep_last=self.config.keep_checkpoints,
-        )  # fmt: skip
+    def save(self) -> Path | None:
+        """Atomic checkpoint: networks, optimizer, LR scheduler, step (data order and draws follow).
+
+        Written by the main process only (the weights are the same on every process); the others wait for
+        it. Returns the path on the main process, ``None`` on the others.
+        """
+        path = None
+        if self.accelerator.is_main_process:
+            path = save_training_state(
+                self.output_dir, self.step, self.unwrapped, self.optimizer, self.lr_scheduler,
+                extra={"config": asdict(self.config), FIXED_KEY: self.fixed_signature,
+                       PROCESSES_KEY: self.shard.world},
+                keep_last=self.config.keep_checkpoints,
+            )  # fmt: skip
+        self.accelerator.wait_for_everyone()
+        return path
 
     def resume(self) -> bool:
         """Restore the newest checkpoint in ``output_dir`` (log rows after it are dropped); True if found.
@@ -316,7 +384,17 @@ class Stage1Trainer:
             path, self.unwrapped, self.optimizer, self.lr_scheduler, check=self._check_fixed_models
         )
         self.step = state.step
-        truncate_loss_log(self.log_path, self.step)
+        saved_world = int(state.extra.get(PROCESSES_KEY, 1))
+        if saved_world != self.shard.world:
+            warnings.warn(
+                f"{path} was written by a run of {saved_world} process(es), resumed now with "
+                f"{self.shard.world}: training continues, but the samples from here on differ from "
+                "those of an uninterrupted run",
+                stacklevel=2,
+            )
+        if self.accelerator.is_main_process:
+            truncate_loss_log(self.log_path, self.step)
+        self.accelerator.wait_for_everyone()
         return True
 
     def _check_fixed_models(self, path: Path, extra: dict) -> None:
@@ -329,18 +407,39 @@ class Stage1Trainer:
             )
 
     def train(self, stop_after: int | None = None) -> list[float]:
-        """Train to ``max_steps`` (or ``stop_after`` more steps); returns this call's losses.
+        """Train to ``max_steps`` (or ``stop_after`` more steps); returns this call's losses (this process's).
 
-        A fresh run (step 0) seeds every RNG with ``config.seed``; a resumed one continues the restored RNGs.
+        Every random draw follows the step (:mod:`.sampling`), so a fresh and a resumed run need no seeding
+        of the global RNGs. Checkpoints every ``checkpoint_every`` steps and at the end (main process).
         """
-        if self.step == 0:
-            set_seed(self.config.seed)
+        cfg = self.config
+        end = cfg.max_steps if stop_after is None else min(cfg.max_steps, self.step + stop_after)
         losses: list[float] = []
-        with torch_threads(self.config.num_threads):
-            while self.step < self.config.max_steps and (stop_after is None or len(losses) < stop_after):
+        if self.step >= end:
+            return losses
+        if cfg.report_to:
+            self.accelerator.init_trackers(self.output_dir.name or "lmk2video", config=_flat_config(cfg))
+        bar = tqdm(total=cfg.max_steps, initial=self.step, desc=type(self).__name__, unit="step",
+                   disable=not (cfg.progress and self.accelerator.is_main_process))  # fmt: skip
+        with torch_threads(cfg.num_threads):
+            micro_batches = iter(self.loader())
+            while self.step < end:
                 start = time.perf_counter()
-                losses.append(self._optimizer_step())
+                losses.append(self._optimizer_step(micro_batches))
                 self._log(losses[-1], time.perf_counter() - start)
-                if self.step % self.config.checkpoint_every == 0 or self.step == self.config.max_steps:
+                bar.update()
+                bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
+                if self.step % cfg.checkpoint_every == 0 or self.step == cfg.max_steps:
                     self.save()
+        bar.close()
+        if cfg.report_to:
+            self.accelerator.end_training()
         return losses
+
+
+def _flat_config(config) -> dict:
+    """The recipe as flat scalars for a tracker's hyper-parameter table (tuples and sub-configs as text)."""
+    flat = {}
+    for key, value in asdict(config).items():
+        flat[key] = value if isinstance(value, int | float | str | bool) else str(value)
+    return flat

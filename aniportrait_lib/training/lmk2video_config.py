@@ -51,6 +51,9 @@ class Stage1TrainConfig:
     keep_checkpoints: int = 2  # kit: newest training checkpoints kept
     cpu: bool = False  # accelerate: force the CPU
     num_threads: int | None = None  # torch intra-op threads while training (None: leave as is)
+    num_workers: int = 0  # kit: DataLoader reader processes (0: read in the training process)
+    report_to: str | None = None  # kit: accelerate tracker ("tensorboard", ...; None: only log.csv)
+    progress: bool = False  # kit: tqdm bar on the main process (the training command turns it on)
 
 
 @dataclass

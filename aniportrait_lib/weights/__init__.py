@@ -7,6 +7,7 @@ module                      what it holds
 ==========================  =========================================================================
 ``layout``                  the official ``pretrained_weights/`` layout: what is present, what is missing
 ``lmk2video_checkpoints``   official Lmk2Video ``.pth`` keys ↔ the kit's diffusers keys; safe loading
+``animatediff``             AnimateDiff ``mm_sd_v15_v2.ckpt`` (stage 2's official start): manifest, loader
 ``audio_checkpoints``       official ``audio2mesh.pt`` / ``audio2pose.pt`` ↔ the kit's Audio2Lmk models
 ``components``              the six Lmk2Video parts filled from an official folder or the test oracle
 ``deep_check``              keys and shapes of present checkpoints against the kit's networks

@@ -70,7 +70,7 @@ def _kit(command: str, folder: Path) -> int:
 
 def _deep(folder: Path) -> list[str]:
     """Print the deep check of the present checkpoints; return the components that do not fit."""
-    print("\ndeep check (keys and shapes against the kit's networks):")
+    print("\ndeep check (keys and shapes against the kit's networks; AnimateDiff's against its manifest):")
     results = deep_check(folder)
     for result in results:
         print(result.describe())

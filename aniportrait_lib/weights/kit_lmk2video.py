@@ -132,6 +132,26 @@ def load_stage1_official(folder: str | Path, step: int, config: Lmk2VideoModelCo
     return networks
 
 
+def load_released_stage1(networks: Lmk2VideoNetworks, folder: str | Path) -> Lmk2VideoNetworks:
+    """Fill SD1.5-sized stage-1 networks from the released ``reference_unet.pth``, the 2-D part of
+    ``denoising_unet.pth`` and ``pose_guider.pth`` in ``folder`` (official key format); returns them.
+
+    Raises:
+        ValueError: a file is missing or does not fit the networks (the message names the file).
+    """
+    folder = Path(folder)
+    for name in ("reference_unet.pth", "denoising_unet.pth", "pose_guider.pth"):
+        if not (folder / name).is_file():
+            raise ValueError(f"{folder / name} not found: the released stage-1 weights are needed")
+    load_into(networks.reference_unet, load_checkpoint(folder / "reference_unet.pth"), "reference_unet.pth")
+    spatial = {
+        k: v for k, v in load_checkpoint(folder / "denoising_unet.pth").items() if "motion_module" not in k
+    }
+    load_into(networks.denoising_unet, spatial, "denoising_unet.pth (2-D part)")
+    load_into(networks.pose_guider, load_checkpoint(folder / "pose_guider.pth"), "pose_guider.pth")
+    return networks
+
+
 def save_model_config(config: Lmk2VideoModelConfig, path: str | Path, **extra) -> Path:
     """Write the network sizes (and ``extra`` JSON-ready entries, e.g. ``image_size``) atomically."""
     return write_json(path, {"model": dataclasses.asdict(config), **extra})

@@ -3,6 +3,11 @@
 The layout is the one the official AniPortrait README documents for ``./pretrained_weights``, so a
 folder prepared for the official code works here unchanged. Nothing is ever downloaded: users
 place the files; the kit says exactly what is missing and what each missing piece disables.
+
+Besides the official README's files, the folder may hold two optional ones: FILM's ``film_net_fp16.pt``
+(frame interpolation) and AnimateDiff's ``mm_sd_v15_v2.ckpt`` (:data:`ANIMATEDIFF_FILE`), where the
+official ``train_stage_2.py`` expects it: the motion modules stage-2 training starts from. Generation
+needs neither.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ class WeightComponent:
     """Where users get it (the official README's sources)."""
     optional: bool = False
 
+
+ANIMATEDIFF_FILE = "mm_sd_v15_v2.ckpt"
+"""AnimateDiff v2 motion modules, stage 2's starting point (spec §4); at the root of the weights folder."""
 
 _WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
 _HF_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
@@ -78,6 +86,14 @@ COMPONENTS: tuple[WeightComponent, ...] = (
         (),
         "optional FILM frame interpolation (the kit has an optical-flow fallback)",
         "dajes/frame-interpolation-pytorch release",
+        optional=True,
+    ),
+    WeightComponent(
+        "animatediff",
+        ANIMATEDIFF_FILE,
+        (),
+        "optional: stage-2 training's starting motion modules (generation does not use it)",
+        "Hugging Face guoyww/animatediff, file mm_sd_v15_v2.ckpt",
         optional=True,
     ),
 )
@@ -134,6 +150,7 @@ def format_report(statuses: list[ComponentStatus], folder: Path) -> str:
     for s in statuses:
         mark = "ok     " if s.present else ("absent " if s.component.optional else "MISSING")
         lines.append(f"  {mark} {s.component.key:<15} {s.component.path:<28} {s.component.used_for}")
+        label = "optional, not present" if s.component.optional else "missing"
         for path in s.missing:
-            lines.append(f"          missing: {path}  (from {s.component.source})")
+            lines.append(f"          {label}: {path}  (from {s.component.source})")
     return "\n".join(lines)

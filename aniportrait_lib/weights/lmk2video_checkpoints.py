@@ -26,12 +26,14 @@ Motion-module renaming (official AnimateDiff v2 layout → diffusers ``UNetMotio
 from __future__ import annotations
 
 import json
+import pickle
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -123,13 +125,21 @@ def image_encoder_to_kit(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
 
 
 def load_checkpoint(path: str | Path) -> StateDict:
-    """Read ``.pth``/``.pt``/``.ckpt`` (``torch.load(weights_only=True)``) or ``.safetensors`` → flat dict."""
+    """Read ``.pth``/``.pt``/``.ckpt`` (``torch.load(weights_only=True)``) or ``.safetensors`` → flat dict.
+
+    Raises:
+        ValueError: naming ``path`` when it is missing, unreadable (not a checkpoint, truncated, or one that
+            would need to run pickled code) or not a state dict.
+    """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"checkpoint not found: {path}")
-    if path.suffix == ".safetensors":
-        return load_file(str(path))
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        if path.suffix == ".safetensors":
+            return load_file(str(path))
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, SafetensorError) as error:
+        raise ValueError(f"{path}: could not read checkpoint ({error})") from error
     if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
         state = state["state_dict"]
     if not isinstance(state, Mapping):

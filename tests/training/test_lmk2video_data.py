@@ -21,7 +21,9 @@ def test_datasets_and_eval_clips_use_the_same_crop(corpus):
     windows = ClipWindowDataset.from_corpus(corpus, SIZE, crop_scale=1.9, num_frames=4)
     clip_id = corpus.split("train")[0].clip_id
     frames, _ = load_clip(corpus, clip_id, SIZE, corpus_crop_box(corpus, 1.9))
-    assert np.array_equal(pairs.frames[0], frames) and np.array_equal(windows.frames[0], frames)
+    assert np.array_equal(pairs.source.all_frames[0], frames) and np.array_equal(
+        windows.source.all_frames[0], frames
+    )
     assert windows.num_frames == 4
     held = heldout_clips(corpus, SIZE, frames_per_clip=3, max_clips=1, crop_scale=1.9)[0]
     frames, lmks = load_clip(corpus, held.clip_id, SIZE, corpus_crop_box(corpus, 1.9))
