@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, DistributedDataParallelKwargs
 from accelerate.utils import set_seed
 from torch.utils.data import Dataset
 
@@ -103,6 +103,8 @@ class Audio2LmkTrainer:
         self.accelerator = Accelerator(
             cpu=config.cpu or not torch.cuda.is_available(),  # CPU: gloo when launched N-fold
             mixed_precision=config.mixed_precision,
+            # SpecAugment's mask embedding gets no gradient in a step that masks nothing
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
         )
         trainable = [p for p in model.parameters() if p.requires_grad]  # conv feature encoder is frozen
         optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from accelerate import Accelerator
+from accelerate import Accelerator, DistributedDataParallelKwargs
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from einops import rearrange
 from torch.utils.data import DataLoader
@@ -176,6 +176,8 @@ class Stage1Trainer:
             cpu=config.cpu or not torch.cuda.is_available(),  # CPU: gloo when launched N-fold
             mixed_precision=config.mixed_precision, log_with=config.report_to,
             project_dir=self.output_dir / TRACKER_DIR,
+            # a whole-batch unconditional drop leaves the reference UNet without gradients in that step
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
         )  # fmt: skip
         self.shard = Shard.of(self.accelerator)
         self.vae = vae.requires_grad_(False).eval().to(self.accelerator.device)

@@ -25,6 +25,7 @@ from aniportrait_lib import train as train_command
 from aniportrait_lib.data.prepare import PrepareConfig, prepare_dataset
 from aniportrait_lib.training.lmk2video_config import Stage1TrainConfig, Stage2TrainConfig
 from aniportrait_lib.training.lmk2video_data import FramePairDataset, PreparedSource
+from aniportrait_lib.training.sampling import Shard, StepDraws
 from aniportrait_lib.video_io import read_frames
 from aniportrait_lib.weights.kit_index import find_export
 from aniportrait_lib.weights.lmk2video_checkpoints import load_checkpoint
@@ -151,7 +152,11 @@ def _run_folder(root: Path, frozen: Path) -> Path:
 
 
 def test_two_processes_resume_to_the_uninterrupted_weights(prepared, frozen, tmp_path):
-    args = [*QUICK, "--data", str(prepared), "--max-steps", "4", "--set", "train.checkpoint_every=2"]
+    args = [*QUICK, "--data", str(prepared), "--max-steps", "4", "--set", "train.checkpoint_every=2",
+            "--set", "train.uncond_ratio=0.5"]  # fmt: skip
+    seed = train_command.load_recipe("stage1", "quick").sections["train"].seed
+    drops = [StepDraws(seed, step, 0, Shard()).uniform() < 0.5 for step in range(4)]
+    assert any(drops) and not all(drops)  # steps without the reference UNet (unused parameters under DDP)
     straight = _run_folder(tmp_path / "straight", frozen)
     _train(["stage1", *args, "--output", str(straight)], processes=2)
     resumed = _run_folder(tmp_path / "resumed", frozen)
