@@ -182,14 +182,17 @@ def released_stage2_start(profile: MotionStudyProfile, folder: Path) -> Stage2St
 
 
 def training_windows(
-    corpus: MiniCorpus, start: Stage2Start, profile: MotionStudyProfile
+    corpus: MiniCorpus, start: Stage2Start, profile: MotionStudyProfile, dataset: str | Path | None = None
 ) -> ClipWindowDataset:
-    """Windows of the training clips at the stage-1 run's frame size and face crop."""
+    """Windows of the training clips at the stage-1 run's frame size: the mini corpus's (cut to its face
+    crop), or those of a prepared dataset folder ``dataset`` (already face crops)."""
     cfg = profile.stage2
+    windows = {"num_frames": cfg.num_frames, "strides": cfg.sample_strides}
+    if dataset is not None:
+        return ClipWindowDataset.from_prepared(dataset, start.run.image_size, "train", cfg.seed, **windows)
     return ClipWindowDataset.from_corpus(
-        corpus, start.run.image_size, "train", cfg.seed, crop_scale=start.run.crop_scale,
-        num_frames=cfg.num_frames, strides=cfg.sample_strides,
-    )  # fmt: skip
+        corpus, start.run.image_size, "train", cfg.seed, crop_scale=start.run.crop_scale, **windows
+    )
 
 
 def heldout_sequences(
