@@ -43,7 +43,6 @@ import argparse
 import copy
 import dataclasses
 import sys
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,18 +56,20 @@ from aniportrait_lib.data.audio_dataset import CorpusAudioDataset, PreparedAudio
 from aniportrait_lib.data.manifest import MANIFEST_NAME, PreparedDataset
 from aniportrait_lib.data.mini_corpus import MiniCorpus, generate_mini_corpus, open_mini_corpus
 from aniportrait_lib.models.image_models import build_clip_image_encoder, build_vae
-from aniportrait_lib.models.lmk2video import build_stage1_networks, build_stage2_networks
+from aniportrait_lib.models.lmk2video import build_stage1_networks
 from aniportrait_lib.paths import cache_dir, weights_dir
 from aniportrait_lib.profiles import PROFILE_NAMES, StageConfigs, stage_configs
 from aniportrait_lib.studies.configs import Lmk2VideoProfile, MotionStudyProfile
 from aniportrait_lib.studies.pose_guider_study import FrozenModels, prepare_frozen_models
-from aniportrait_lib.studies.train_motion_module import released_stage2_start, stage2_start_from_export
+from aniportrait_lib.studies.train_motion_module import (
+    released_stage2_start,
+    stage2_start_from_export,
+    stage2_trainer,
+)
 from aniportrait_lib.training.audio2lmk import Audio2LmkTrainer
 from aniportrait_lib.training.audio2lmk_config import build_audio2mesh, build_audio2pose
 from aniportrait_lib.training.lmk2video import Stage1Trainer
 from aniportrait_lib.training.lmk2video_data import ClipWindowDataset, FramePairDataset
-from aniportrait_lib.training.lmk2video_stage2 import Stage2Trainer
-from aniportrait_lib.weights.animatediff import load_animatediff_motion
 from aniportrait_lib.weights.audio_checkpoints import export_official, load_into, read_state_dict
 from aniportrait_lib.weights.kit_index import find_export, made_by
 from aniportrait_lib.weights.kit_lmk2video import (
@@ -345,18 +346,11 @@ def run_stage2(recipe: Recipe, args: argparse.Namespace, state: PartialState) ->
         start = stage2_start_from_export(_stage1_folder(args.init))
     if args.motion_init:
         start = dataclasses.replace(start, motion_init=Path(args.motion_init))
-    train = dataclasses.replace(s["train"], image_size=start.run.image_size)
     with state.main_process_first():
         dataset = open_data(args.data, recipe, start.run.image_size)
-    torch.manual_seed(train.seed)  # the motion modules' initial weights
-    networks = build_stage2_networks(start.run.networks, start.run.model.unet, profile.motion)
-    if start.motion_init is not None:
-        load_animatediff_motion(networks.denoising_unet, start.motion_init)
     for note in start.notes if state.is_main_process else []:
         print(note)
-    trainer = Stage2Trainer(
-        networks, start.run.vae, start.run.image_encoder, dataset, train, args.output / TRAINING_DIR
-    )
+    trainer = stage2_trainer(start, dataset, profile, args.output / TRAINING_DIR)
     if not _train(trainer, args, state):
         return
     if state.is_main_process:
@@ -399,15 +393,13 @@ def run_audio(recipe: Recipe, args: argparse.Namespace, state: PartialState) -> 
 
 def _train(trainer, args: argparse.Namespace, state: PartialState) -> bool:
     """Resume, then train to the end (or ``--stop-after`` steps); False when the run is not finished."""
-    if trainer.resume() and state.is_main_process:
+    if trainer.step == 0 and trainer.resume() and state.is_main_process:
         print(f"resumed at step {trainer.step} from {args.output / TRAINING_DIR}")
     config = trainer.config
     if args.dry_run:
-        loader = trainer.loader() if hasattr(trainer, "loader") else None
-        batch = next(iter(loader)) if loader is not None else trainer._batch(trainer.step)
-        shapes = {k: tuple(v.shape) for k, v in batch.items() if isinstance(v, torch.Tensor)}
+        summary = trainer.dry_run()
         if state.is_main_process:
-            print(f"dry run: would train steps {trainer.step} → {config.max_steps}; first batch {shapes}")
+            print("dry run (no optimizer step):", ", ".join(f"{k}: {v}" for k, v in summary.items()))
         return False
     trainer.train(stop_after=args.stop_after)
     if trainer.step < config.max_steps:
@@ -472,11 +464,6 @@ def main(argv: list[str] | None = None) -> int:
         train = recipe.sections["train"]
         if args.stage in ("stage1", "stage2"):
             recipe.sections["train"] = dataclasses.replace(train, progress=True)
-        if train.mixed_precision != "no" and not torch.cuda.is_available():
-            recipe.sections["train"] = dataclasses.replace(recipe.sections["train"], mixed_precision="no")
-            warnings.warn(
-                f"mixed_precision={train.mixed_precision} needs a GPU: training in float32", stacklevel=1
-            )
         state = PartialState(cpu=recipe.sections["train"].cpu or not torch.cuda.is_available())
         if state.is_main_process:
             args.output.mkdir(parents=True, exist_ok=True)

@@ -42,7 +42,9 @@ def test_each_call_builds_fresh_configs():
 
 def test_gpu_is_the_official_recipe_and_small_profiles_shrink_only_sizes_and_budgets():
     gpu = stage_configs("gpu")
-    assert gpu.lmk2video.stage1 == Stage1TrainConfig() and gpu.motion.stage2 == Stage2TrainConfig()
+    budget = {"max_steps": 300, "checkpoint_every": 300}  # gpu notebooks: an hour's budget, else official
+    assert gpu.lmk2video.stage1 == dataclasses.replace(Stage1TrainConfig(), **budget)
+    assert gpu.motion.stage2 == dataclasses.replace(Stage2TrainConfig(), **budget)
     assert gpu.lmk2video.model == Lmk2VideoModelConfig() and gpu.corpus.image_size == 512
     official = Stage1TrainConfig()
     for name in ("quick", "cpu"):
@@ -54,3 +56,33 @@ def test_gpu_is_the_official_recipe_and_small_profiles_shrink_only_sizes_and_bud
     assert quick.corpus.n_clips < cpu.corpus.n_clips and quick.lmk2video.stage1.image_size == 64
     assert cpu.lmk2video.stage1.image_size == 96 and cpu.lmk2video.final_steps == 2500
     assert cpu.motion.evaluation.sampling == cpu.lmk2video.evaluation  # notebook 04 samples as 03 does
+
+
+def test_gpu_notebooks_never_start_a_paper_length_run():
+    gpu = stage_configs("gpu")
+    lmk, motion = gpu.lmk2video, gpu.motion
+    study = lmk.stage1.max_steps * 3 + max(lmk.final_steps - lmk.stage1.max_steps, 0)
+    steps = [
+        study,
+        motion.stage2.max_steps,
+        gpu.audio2lmk.mesh_train.max_steps,
+        gpu.audio2lmk.pose_train.max_steps,
+    ]
+    assert max(steps) <= 3000  # an hour's work on one GPU per notebook, not 300,000 / 40,000 steps
+    from aniportrait_lib.train import load_recipe
+
+    assert load_recipe("stage1", "official").sections["train"].max_steps == 300_000  # the command's job
+    assert load_recipe("stage2", "official").sections["train"].max_steps == 40_000
+
+
+def test_a_notebook_budget_scales_the_longer_run_with_it():
+    lmk = stage_configs("quick").lmk2video
+    halved = lmk.with_budget(lmk.stage1.max_steps // 2)
+    assert halved.stage1.max_steps == lmk.stage1.max_steps // 2
+    assert halved.final_steps == round(lmk.final_steps / 2) and halved.stage1.checkpoint_every <= 30
+    assert halved.final_steps - halved.final_lr_decay_steps >= halved.stage1.max_steps  # still continues it
+    assert lmk.with_budget(None) is lmk
+    motion = stage_configs("gpu").motion.with_budget(20)
+    assert motion.stage2.max_steps == 20 and motion.stage2.checkpoint_every == 20
+    audio = stage_configs("cpu").audio2lmk.with_budget(5)
+    assert audio.mesh_train.max_steps == audio.pose_train.max_steps == 5

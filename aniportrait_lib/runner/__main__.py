@@ -7,6 +7,8 @@ Examples::
     python -m aniportrait_lib.runner --only 01 03        # notebooks 01 and 03
     python -m aniportrait_lib.runner --update-baseline   # accept this run's metrics as the new baseline
     python -m aniportrait_lib.runner --only 05 --into outputs/runs/latest-cpu   # rerun 05 in that run
+    python -m aniportrait_lib.runner --profile gpu --param dry_run=true         # up to each training loop
+    python -m aniportrait_lib.runner --only 03 --param dataset=outputs/my_dataset   # train on your videos
 
 Exit status: 0 when every notebook ran and no metric crossed its tolerance, 1 otherwise.
 """
@@ -16,6 +18,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
+import yaml
 
 from aniportrait_lib.profiles import DEFAULT_PROFILE, PROFILE_NAMES
 from aniportrait_lib.runner.report import write_reports
@@ -48,12 +52,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--into", type=Path, default=None, metavar="RUN_DIR",
         help="run in this existing run folder (same profile), on what its other notebooks left there",
     )  # fmt: skip
+    parser.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE",
+        help="a notebook parameter for every notebook (value read as YAML), e.g. dry_run=true, max_steps=200",
+    )  # fmt: skip
     return parser
+
+
+def parse_params(items: list[str]) -> dict:
+    """``["dry_run=true", "dataset=data/x"]`` → ``{"dry_run": True, "dataset": "data/x"}``."""
+    params = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip().isidentifier():
+            raise ValueError(f"--param {item!r}: expected NAME=VALUE, e.g. dry_run=true")
+        params[name.strip()] = yaml.safe_load(text)
+    return params
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        parameters = parse_params(args.param)
         suite = run_suite(
             args.profile,
             notebooks_dir=args.notebooks,
@@ -63,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             kernel_name=args.kernel,
             cell_timeout=args.cell_timeout,
             into=args.into,
+            parameters=parameters,
         )
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -42,6 +42,13 @@ class Metric:
     description: str = ""
 
 
+class DryRunStop(Exception):  # noqa: N818 - a stop that was asked for, not an error
+    """Raised by :meth:`NotebookRun.stop_dry_run`: the notebook stopped where its ``dry_run`` asked.
+
+    The suite runner reports such a notebook as stopped, not failed, and judges none of its metrics.
+    """
+
+
 @dataclass
 class NotebookRun:
     """A running notebook: where it writes, which profile it uses and what it has measured."""
@@ -93,6 +100,12 @@ class NotebookRun:
     def save_config(self, **sections: Any) -> Path:
         """Save the resolved configuration (the profile plus any stage configs) as ``config.json``."""
         return save_config(self.out_dir / "config.json", profile=self.profile, **sections)
+
+    def stop_dry_run(self, summary: dict[str, Any]) -> None:
+        """End a ``dry_run``: write ``summary`` (what the training would do) to ``dry_run.json`` and stop
+        the notebook here with :class:`DryRunStop`, before any optimizer step."""
+        atomic.write_json(self.out_dir / "dry_run.json", {k: str(v) for k, v in summary.items()})
+        raise DryRunStop("; ".join(f"{k}: {v}" for k, v in summary.items()))
 
     def _write(self) -> None:
         payload = {

@@ -77,8 +77,10 @@ def to_markdown(suite: SuiteResult) -> str:
     """The report as Markdown; paths are relative to the run folder."""
     lines = ["# AniPortrait Kit — notebook suite report", "", _summary_line(suite), ""]
     for r in suite.results:
-        status = "FAILED" if r.failed else "passed"
+        status = "FAILED" if r.failed else "stopped (dry run)" if r.stopped is not None else "passed"
         lines += [f"## {r.name} — {status} ({r.seconds:.1f} s)", ""]
+        if r.stopped is not None:
+            lines += [f"Stopped before training, as asked: {r.stopped}", ""]
         lines.append(f"Executed notebook: `{r.executed.name}`; outputs: `{r.out_dir.name}/`")
         lines.append("")
         if r.error is not None:
@@ -121,8 +123,12 @@ def to_html(suite: SuiteResult) -> str:
         f"<p>{html.escape(_summary_line(suite))}</p>",
     ]
     for r in suite.results:
-        status = "<span class='bad'>FAILED</span>" if r.failed else "passed"
+        status = (
+            "<span class='bad'>FAILED</span>" if r.failed else "stopped (dry run)" if r.stopped else "passed"
+        )
         parts.append(f"<h2>{html.escape(r.name)} — {status} ({r.seconds:.1f} s)</h2>")
+        if r.stopped is not None:
+            parts.append(f"<p>Stopped before training, as asked: {html.escape(r.stopped)}</p>")
         if r.error is not None:
             parts.append(f"<p class='bad'><b>{html.escape(_failure_text(r))}</b></p>")
             parts.append(f"<pre>{html.escape(r.error.source.strip())}</pre>")

@@ -19,7 +19,7 @@ from typing import Any
 from aniportrait_lib.paths import REPO_ROOT, outputs_root
 from aniportrait_lib.profiles import get_profile
 from aniportrait_lib.runner import baseline as baselines
-from aniportrait_lib.runner.notebook import KEY_FIGURE_FILE, METRICS_FILE
+from aniportrait_lib.runner.notebook import KEY_FIGURE_FILE, METRICS_FILE, DryRunStop
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 _NOTEBOOK_PATTERN = re.compile(r"^\d\d_.+\.ipynb$")
@@ -50,6 +50,8 @@ class NotebookResult:
     error: CellError | None = None
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     comparisons: list[baselines.Comparison] = field(default_factory=list)
+    stopped: str | None = None
+    """Set when the notebook stopped as asked (``dry_run``): what it reported; no metric is judged."""
 
     @property
     def failed(self) -> bool:
@@ -110,9 +112,18 @@ def _cell_error(exc: Exception, executed: Path) -> CellError:
 
 
 def run_notebook(
-    source: Path, run_dir: Path, profile: str, kernel_name: str = "python3", cell_timeout: int | None = None
+    source: Path,
+    run_dir: Path,
+    profile: str,
+    kernel_name: str = "python3",
+    cell_timeout: int | None = None,
+    parameters: dict[str, Any] | None = None,
 ) -> NotebookResult:
-    """Execute one notebook into ``run_dir`` and collect its metrics; never raises for notebook errors."""
+    """Execute one notebook into ``run_dir`` and collect its metrics; never raises for notebook errors.
+
+    ``parameters`` are injected besides ``profile`` and ``output_root`` (e.g. ``dry_run``, ``dataset``).
+    A notebook that stops with :class:`~.notebook.DryRunStop` (asked for a dry run) is not a failure.
+    """
     import papermill  # slow to import (~1 s, Jupyter's client): only running notebooks needs it
 
     executed = run_dir / source.name
@@ -123,7 +134,7 @@ def run_notebook(
         papermill.execute_notebook(
             str(source),
             str(executed),
-            parameters={"profile": profile, "output_root": str(run_dir)},
+            parameters={**(parameters or {}), "profile": profile, "output_root": str(run_dir)},
             kernel_name=kernel_name,
             language="python",
             cwd=str(source.parent),
@@ -133,7 +144,11 @@ def run_notebook(
         )
     except Exception as exc:  # a failed notebook is a result to report, not a reason to stop the suite
         error = _cell_error(exc, executed)
+    stopped = None
+    if error is not None and error.ename == DryRunStop.__name__:
+        stopped, error = error.evalue, None
     result = NotebookResult(source.stem, executed, out_dir, time.perf_counter() - started, error)
+    result.stopped = stopped
     metrics_file = out_dir / METRICS_FILE
     if metrics_file.is_file():
         result.metrics = json.loads(metrics_file.read_text()).get("metrics", {})
@@ -141,6 +156,8 @@ def run_notebook(
 
 
 def _describe(result: NotebookResult) -> str:
+    if result.stopped is not None:
+        return f"stopped before training as asked (dry run) in {result.seconds:.1f} s: {result.stopped[:300]}"
     if result.error is not None:
         where = f"cell {result.error.cell_index}" if result.error.cell_index >= 0 else "kernel"
         return f"FAILED at {where}: {result.error.ename}: {result.error.evalue.splitlines()[0][:200]}"
@@ -161,6 +178,7 @@ def run_suite(
     cell_timeout: int | None = None,
     log: Callable[[str], None] = print,
     into: Path | None = None,
+    parameters: dict[str, Any] | None = None,
 ) -> SuiteResult:
     """Execute the suite into ``<runs_root>/<timestamp>-<profile>/`` and compare with the baseline.
 
@@ -168,13 +186,16 @@ def run_suite(
     With ``update_baseline`` the fresh metrics of notebooks that ran without error replace theirs
     in ``baselines/<profile>.json``.
 
+    ``parameters``: papermill parameters for every notebook besides ``profile`` / ``output_root``.
+
     ``into``: run in this existing run folder instead (made by an earlier run of the same profile), e.g.
     to rerun notebook 05 on the models notebooks 01-04 left there; the notebooks run now replace their
     earlier outputs, the others' stay, the report covers the notebooks run now and ``latest-<profile>``
     is not moved. A rerun notebook starts from an empty output folder (its trainers would otherwise
     resume the earlier run's checkpoints, trained on whatever the upstream notebooks left then): the
     earlier folder is kept as ``<notebook>.previous`` until the rerun succeeds, and stays there if it fails
-    (a later rerun discards the failed attempt's folder, not the ``.previous``).
+    (a later rerun discards the failed attempt's folder, not the ``.previous``). A notebook that stopped for
+    a dry run leaves the earlier outputs as they were.
     """
     profile = get_profile(profile).name
     notebooks = discover_notebooks(notebooks_dir, only)
@@ -190,14 +211,18 @@ def run_suite(
     for i, source in enumerate(notebooks, 1):
         log(f"[{i}/{len(notebooks)}] {source.stem} ({profile}) ...")
         previous = _set_aside(run_dir / source.stem) if into else None
-        result = run_notebook(source, run_dir, profile, kernel_name, cell_timeout)
-        if previous is not None and result.error is None:
+        result = run_notebook(source, run_dir, profile, kernel_name, cell_timeout, parameters)
+        if previous is not None and result.stopped is not None:  # a dry run changes nothing there
+            shutil.rmtree(run_dir / source.stem, ignore_errors=True)
+            previous.rename(run_dir / source.stem)
+        elif previous is not None and result.error is None:
             shutil.rmtree(previous)
-        result.comparisons = baselines.compare(result.metrics, stored.get(result.name, {}))
+        if result.stopped is None:
+            result.comparisons = baselines.compare(result.metrics, stored.get(result.name, {}))
         suite.results.append(result)
         log(f"[{i}/{len(notebooks)}] {source.stem}: {_describe(result)}")
     if update_baseline:
-        fresh = {r.name: r.metrics for r in suite.results if r.error is None}
+        fresh = {r.name: r.metrics for r in suite.results if r.error is None and r.stopped is None}
         suite.baseline_updated = baselines.save_baseline(
             profile, baselines.updated_baseline(stored, fresh), baseline_dir
         )

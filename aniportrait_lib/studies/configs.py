@@ -100,6 +100,17 @@ class Lmk2VideoProfile:
     final_lr_decay_steps: int = 0
     """``lr_decay_steps`` of that longer run (0: constant learning rate, as the official recipe)."""
 
+    def with_budget(self, max_steps: int | None) -> Lmk2VideoProfile:
+        """This profile with ``max_steps`` stage-1 steps per guider (``None``: unchanged); the longer run
+        of the kit's model and its decay are scaled by the same factor."""
+        if max_steps is None:
+            return self
+        ratio = max_steps / max(self.stage1.max_steps, 1)
+        stage1 = replace(self.stage1, max_steps=max_steps, checkpoint_every=min(self.stage1.checkpoint_every,
+                                                                                 max_steps))  # fmt: skip
+        return replace(self, stage1=stage1, final_steps=round(self.final_steps * ratio),
+                       final_lr_decay_steps=round(self.final_lr_decay_steps * ratio))  # fmt: skip
+
 
 def small_lmk2video_profile(
     name: str,
@@ -170,6 +181,13 @@ class MotionStudyProfile:
     stage2: Stage2TrainConfig
     motion: MotionModuleConfig
     evaluation: MotionEvalConfig
+
+    def with_budget(self, max_steps: int | None) -> MotionStudyProfile:
+        """This profile with ``max_steps`` stage-2 steps (``None``: unchanged)."""
+        if max_steps is None:
+            return self
+        every = min(self.stage2.checkpoint_every, max_steps)
+        return replace(self, stage2=replace(self.stage2, max_steps=max_steps, checkpoint_every=every))
 
 
 def small_motion_study_profile(

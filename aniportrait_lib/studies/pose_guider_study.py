@@ -61,6 +61,7 @@ __all__ = [
     "plot_sample_grid",
     "prepare_frozen_models",
     "train_final_model",
+    "stage1_dry_run",
     "train_guider",
     "vae_reconstruction",
 ]
@@ -146,6 +147,22 @@ def prepare_frozen_models(
     scale = calibrate_latent_scale(vae, frames[:: max(1, len(frames) // 64)])
     encoder = build_clip_image_encoder(profile.model.clip).requires_grad_(False).eval()
     return FrozenModels(vae.eval(), encoder, losses, scale, time.perf_counter() - start)
+
+
+def stage1_dry_run(
+    profile: Lmk2VideoProfile, dataset: FramePairDataset, frozen: FrozenModels, out_dir: str | Path
+) -> dict:
+    """What the study would train, up to its first optimizer step: guider (b)'s trainer reads one batch.
+
+    For notebook 03's ``dry_run`` (e.g. the ``gpu`` profile on a machine that cannot take a full-size step).
+    """
+    torch.manual_seed(profile.stage1.seed)
+    networks = build_stage1_networks(replace(profile.model, guider="b"), frozen.unet_init)
+    trainer = Stage1Trainer(networks, frozen.vae, frozen.image_encoder, dataset, profile.stage1, out_dir)
+    budget = {"guiders": "a, b, c", "steps per guider": profile.stage1.max_steps,
+              "steps of the kit's model (b)": max(profile.final_steps, profile.stage1.max_steps),
+              "UNets from": frozen.unet_init or "random (small profile)"}  # fmt: skip
+    return budget | trainer.dry_run()
 
 
 def train_guider(

@@ -91,6 +91,8 @@ __all__ = [
     "load_animatediff_motion",
     "load_stage2_start",
     "released_stage2_start",
+    "stage2_dry_run",
+    "stage2_trainer",
     "stage2_start_from_export",
     "motion_state",
     "train_motion_modules",
@@ -169,12 +171,15 @@ def released_stage2_start(profile: MotionStudyProfile, folder: Path) -> Stage2St
     encoder = build_clip_image_encoder(folder=folder / "image_encoder").requires_grad_(False).eval()
     stage2 = profile.stage2
     run = Stage1Run(networks, vae, encoder, model, 0, stage2.image_size, stage2.crop_scale)
-    motion = folder / ANIMATEDIFF_FILE
+    released, animatediff = folder / "motion_module.pth", folder / ANIMATEDIFF_FILE
+    motion = released if released.is_file() else animatediff
     notes = [
         f"stage 1: released reference_unet.pth, denoising_unet.pth (2-D part), pose_guider.pth ({folder})",
-        f"motion modules: AnimateDiff {motion}"
-        if motion.is_file()
-        else f"motion modules: zero output at the start - {motion} is missing (the official start)",
+        f"motion modules: fine-tuned from the released {released}"
+        if released.is_file()
+        else f"motion modules: AnimateDiff {animatediff} (the official start; {released.name} is missing)"
+        if animatediff.is_file()
+        else f"motion modules: zero output at the start - neither {released} nor {animatediff} is there",
         "note: the released denoising_unet.pth also holds motion-module weights, and the official loaders "
         "let them override motion_module.pth; pair a trained motion_module-N.pth with a 2-D-only denoiser",
     ]
@@ -235,10 +240,11 @@ class MotionTraining:
     step: int
 
 
-def train_motion_modules(
+def stage2_trainer(
     start: Stage2Start, dataset: ClipWindowDataset, profile: MotionStudyProfile, out_dir: str | Path
-) -> MotionTraining:
-    """Build stage-2 networks from ``start``, resume from ``out_dir`` if it holds a checkpoint, train."""
+) -> Stage2Trainer:
+    """Stage-2 networks from ``start`` (motion modules from ``start.motion_init`` or zero-output) and their
+    trainer, resumed from ``out_dir`` if it holds a checkpoint."""
     config = dataclasses.replace(profile.stage2, image_size=start.run.image_size)
     torch.manual_seed(config.seed)  # the motion modules' initial weights
     networks = build_stage2_networks(start.run.networks, start.run.model.unet, profile.motion)
@@ -246,6 +252,15 @@ def train_motion_modules(
         load_animatediff_motion(networks.denoising_unet, start.motion_init)
     trainer = Stage2Trainer(networks, start.run.vae, start.run.image_encoder, dataset, config, out_dir)
     trainer.resume()
+    return trainer
+
+
+def train_motion_modules(
+    start: Stage2Start, dataset: ClipWindowDataset, profile: MotionStudyProfile, out_dir: str | Path
+) -> MotionTraining:
+    """Build stage-2 networks from ``start``, resume from ``out_dir`` if it holds a checkpoint, train."""
+    trainer = stage2_trainer(start, dataset, profile, out_dir)
+    config = trainer.config
     with tqdm(total=config.max_steps, initial=trainer.step, desc="stage 2", unit="step") as bar:
         while trainer.step < config.max_steps:
             losses = trainer.train(stop_after=1)  # one call per step: same RNG stream as one long call
@@ -253,6 +268,14 @@ def train_motion_modules(
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
     log = read_loss_log(trainer.log_path)
     return MotionTraining(trainer.unwrapped, log.losses.tolist(), float(log.seconds.sum()), trainer.step)
+
+
+def stage2_dry_run(
+    start: Stage2Start, dataset: ClipWindowDataset, profile: MotionStudyProfile, out_dir: str | Path
+) -> dict:
+    """What notebook 04 would train, up to its first optimizer step (the trainer reads one batch)."""
+    trainer = stage2_trainer(start, dataset, profile, out_dir)
+    return {"motion modules from": start.motion_init or "zero output"} | trainer.dry_run()
 
 
 def motion_state(networks: Lmk2VideoNetworks) -> dict[str, torch.Tensor]:

@@ -171,6 +171,18 @@ class Audio2LmkTrainer:
             )
         return torch.nn.functional.l1_loss(prediction.float(), target)
 
+    def dry_run(self) -> dict:
+        """Everything up to the first optimizer step: read this process's first batch and describe the run."""
+        batch = self._batch(self.step)
+        model = self.accelerator.unwrap_model(self.model)
+        return {
+            "trainer": type(model).__name__, "steps": f"{self.step} → {self.config.max_steps}",
+            "processes": self.shard.world, "batch per process": self.config.batch_size,
+            "trained parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            "device": str(self.accelerator.device),
+            **{f"batch {k}": tuple(v.shape) for k, v in batch.items() if isinstance(v, torch.Tensor)},
+        }  # fmt: skip
+
     def _optimizer_step(self) -> float:
         if self.shard.world > 1:  # module docstring: per-rank random states follow the step
             torch.manual_seed(

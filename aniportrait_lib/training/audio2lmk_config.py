@@ -22,7 +22,7 @@ Usage::
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from transformers import Wav2Vec2Config
@@ -86,6 +86,18 @@ class Audio2LmkProfile:
     their models are too small to gain much from intra-op parallelism, and on a shared 2-core
     machine two threads per process oversubscribe the cores (measured: Audio2Mesh quick steps
     0.04 s with 1 thread vs 0.3–1.2 s with 2 under a load average of 2–5)."""
+
+    def with_budget(self, max_steps: int | None) -> Audio2LmkProfile:
+        """This profile with ``max_steps`` training steps for each model (``None``: unchanged)."""
+        if max_steps is None:
+            return self
+
+        def budget(train: Audio2LmkTrainConfig) -> Audio2LmkTrainConfig:
+            return replace(
+                train, max_steps=max_steps, checkpoint_every=min(train.checkpoint_every, max_steps)
+            )
+
+        return replace(self, mesh_train=budget(self.mesh_train), pose_train=budget(self.pose_train))
 
 
 def unfreeze_conv_extractor(encoder: TimeAlignedWav2Vec2) -> None:

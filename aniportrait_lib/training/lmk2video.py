@@ -31,6 +31,7 @@ kit and official formats live in :mod:`aniportrait_lib.weights.kit_lmk2video`.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from collections.abc import Iterator
@@ -172,6 +173,11 @@ class Stage1Trainer:
                 f"dataset frames are {dataset.image_size} px, config.image_size is {config.image_size}"
             )
         self.config, self.dataset, self.output_dir = config, dataset, Path(output_dir)
+        if config.mixed_precision == "fp16" and not torch.cuda.is_available():
+            warnings.warn(
+                "fp16 mixed precision needs CUDA: training in float32 on this machine", stacklevel=2
+            )
+            self.config = config = dataclasses.replace(config, mixed_precision="no")
         self.accelerator = Accelerator(
             cpu=config.cpu or not torch.cuda.is_available(),  # CPU: gloo when launched N-fold
             mixed_precision=config.mixed_precision, log_with=config.report_to,
@@ -316,6 +322,19 @@ class Stage1Trainer:
             self.dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
             persistent_workers=False, prefetch_factor=2 if cfg.num_workers else None,
         )  # fmt: skip
+
+    def dry_run(self) -> dict:
+        """Everything up to the first optimizer step: read this process's first micro-batch and describe
+        the run (steps, trained parameters, batch shapes); trains nothing."""
+        batch = next(iter(self.loader()))
+        trained = sum(p.numel() for p in self.unwrapped.parameters() if p.requires_grad)
+        return {
+            "trainer": type(self).__name__, "steps": f"{self.step} → {self.config.max_steps}",
+            "processes": self.shard.world, "batch per process": self.config.batch_size,
+            "trained parameters": trained, "device": str(self.accelerator.device),
+            "mixed precision": self.config.mixed_precision,
+            **{f"batch {key}": tuple(value.shape) for key, value in batch.items()},
+        }  # fmt: skip
 
     def _optimizer_step(self, micro_batches: Iterator[dict[str, torch.Tensor]]) -> float:
         """Gradient accumulation over ``gradient_accumulation_steps`` micro-batches, clip, step.

@@ -142,3 +142,43 @@ def test_into_reruns_a_notebook_in_an_earlier_run_folder(notebooks, tmp_path):
         run_suite("cpu", notebooks_dir=notebooks, only=["02"], runs_root=runs, into=first.run_dir)
     with pytest.raises(ValueError, match="no such run folder"):
         run_suite("quick", notebooks_dir=notebooks, only=["02"], runs_root=runs, into=tmp_path / "nothing")
+
+
+def test_a_dry_run_stops_where_asked_and_is_not_a_failure(tmp_path, capsys):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    book = nbformat.v4.new_notebook()
+    book.cells = [
+        nbformat.v4.new_code_cell(
+            'profile = "cpu"\noutput_root = None\ndry_run = False\nmax_steps = None',
+            metadata={"tags": ["parameters"]},
+        ),
+        nbformat.v4.new_code_cell(
+            "from aniportrait_lib.runner import start_notebook\n"
+            'nb = start_notebook("00_trains", profile, output_root)\n'
+            "if dry_run:\n"
+            '    nb.stop_dry_run({"steps": max_steps, "batch": (2, 3)})\n'
+            'nb.log_metric("trained", 1, direction="equal")'
+        ),
+    ]
+    nbformat.write(book, folder / "00_trains.ipynb")
+    runs, baselines = tmp_path / "runs", tmp_path / "baselines"
+    save_baseline("quick", {"00_trains": {"trained": {"value": 1, "direction": "equal"}}}, baselines)
+    first = run_suite(
+        "quick", notebooks_dir=folder, runs_root=runs, baseline_dir=baselines, log=lambda _: None
+    )
+    assert not first.failed and first.results[0].stopped is None
+    (first.run_dir / "00_trains" / "kept.txt").write_text("the real run's outputs")
+    dry = run_suite(
+        "quick", notebooks_dir=folder, runs_root=runs, baseline_dir=baselines, log=lambda _: None,
+        parameters={"dry_run": True, "max_steps": 7}, into=first.run_dir,
+    )  # fmt: skip
+    result = dry.results[0]
+    assert not dry.failed and result.error is None and not result.comparisons  # nothing judged
+    assert result.stopped == "steps: 7; batch: (2, 3)"
+    assert (first.run_dir / "00_trains" / "kept.txt").is_file()  # a dry run leaves the outputs as they were
+    assert "stopped (dry run)" in write_reports(dry)[0].read_text()
+    assert runner_main(["--profile", "quick", "--notebooks", str(folder), "--runs-root", str(runs),
+                        "--param", "dry_run=true", "--param", "max_steps=3"]) == 0  # fmt: skip
+    assert "stopped before training as asked (dry run)" in capsys.readouterr().out
+    assert runner_main(["--profile", "quick", "--notebooks", str(folder), "--param", "oops"]) == 2
