@@ -5,7 +5,8 @@ in ``pyproject.toml`` is checked by ``make test``):
 
 1. ``runner`` (the notebook suite), ``studies`` (what each notebook's experiment needs), ``profiles``
    (the one registry: a profile name → every stage's config), ``animate`` (the command line:
-   ``python -m aniportrait_lib.animate``);
+   ``python -m aniportrait_lib.animate``), ``train`` (the training commands,
+   ``python -m aniportrait_lib.train``, also under ``accelerate launch``);
 2. ``pipelines`` (sampling a video), ``training`` (the recipes), ``editing`` (reenactment and edits);
 3. ``weights`` (every file format: official checkpoints and the kit's exports), ``evaluation``
    (metrics), ``data`` (samples, the mini corpus, prepared datasets);

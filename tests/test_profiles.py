@@ -69,7 +69,7 @@ def test_gpu_notebooks_never_start_a_paper_length_run():
         gpu.audio2lmk.pose_train.max_steps,
     ]
     assert max(steps) <= 3000  # an hour's work on one GPU per notebook, not 300,000 / 40,000 steps
-    from aniportrait_lib.train import load_recipe
+    from aniportrait_lib.recipes import load_recipe
 
     assert load_recipe("stage1", "official").sections["train"].max_steps == 300_000  # the command's job
     assert load_recipe("stage2", "official").sections["train"].max_steps == 40_000

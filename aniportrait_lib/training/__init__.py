@@ -9,7 +9,8 @@ module                     what it holds
 ``loss_log``               the ``log.csv`` every trainer appends to (the one reader and writer)
 ``audio2lmk``              Audio2Mesh / Audio2Pose training (§3.1)
 ``audio2lmk_config``       its typed config (sizes, budgets, data) and fresh models from it
-``lmk2video_data``         frame pairs (stage 1) and clip windows (stage 2) of a corpus
+``sampling``               which samples each process takes, and a step's random draws (1 → N processes)
+``lmk2video_data``         frame pairs (stage 1) and clip windows (stage 2): mini corpus or prepared folder
 ``lmk2video_config``       the Lmk2Video recipes: stage 1, stage 2, the small VAE (official values)
 ``lmk2video``              stage 1: min-SNR v-prediction loss on frame pairs, on accelerate (§3.2)
 ``lmk2video_stage2``       stage 2: the motion modules only, on clips

@@ -21,6 +21,7 @@ import pytest
 import torch
 import yaml
 
+from aniportrait_lib import recipes
 from aniportrait_lib import train as train_command
 from aniportrait_lib.data.prepare import PrepareConfig, prepare_dataset
 from aniportrait_lib.training.lmk2video_config import Stage1TrainConfig, Stage2TrainConfig
@@ -48,31 +49,31 @@ def prepared(two_clip_corpus, tmp_path_factory) -> Path:
 
 def test_official_recipe_file_is_the_configs_defaults():
     for stage, defaults in (("stage1", Stage1TrainConfig()), ("stage2", Stage2TrainConfig())):
-        recipe = train_command.load_recipe(stage, "official")
+        recipe = recipes.load_recipe(stage, "official")
         assert recipe.sections["train"] == defaults
-    text = (train_command.RECIPES_DIR / "official.yaml").read_text()
+    text = (recipes.RECIPES_DIR / "official.yaml").read_text()
     assert "learning_rate: 1.0e-5" in text and "max_steps: 300000" in text  # the file states them
 
 
 def test_overrides_apply_and_bad_ones_name_the_field(tmp_path):
-    overrides = train_command.parse_overrides(["train.learning_rate=2e-4", "train.sample_strides=[1, 2]"])
-    recipe = train_command.load_recipe("stage2", "quick", overrides)
+    overrides = recipes.parse_overrides(["train.learning_rate=2e-4", "train.sample_strides=[1, 2]"])
+    recipe = recipes.load_recipe("stage2", "quick", overrides)
     assert recipe.sections["train"].learning_rate == 2e-4 and recipe.sections["train"].sample_strides == (
         1,
         2,
     )
     with pytest.raises(ValueError, match="unknown field 'lerning_rate'"):
-        train_command.load_recipe("stage1", "quick", {"train": {"lerning_rate": 1.0}})
+        recipes.load_recipe("stage1", "quick", {"train": {"lerning_rate": 1.0}})
     with pytest.raises(ValueError, match="train.batch_size: expected int"):
-        train_command.load_recipe("stage1", "quick", {"train": {"batch_size": "two"}})
+        recipes.load_recipe("stage1", "quick", {"train": {"batch_size": "two"}})
     with pytest.raises(ValueError, match="neither a recipe name"):
-        train_command.load_recipe("stage1", "no-such-recipe")
+        recipes.load_recipe("stage1", "no-such-recipe")
     saved = tmp_path / "train_config.yaml"
-    train_command.save_recipe(recipe, saved)
-    again = train_command.load_recipe("stage2", str(saved))
+    recipes.save_recipe(recipe, saved)
+    again = recipes.load_recipe("stage2", str(saved))
     assert again.sections == recipe.sections and again.base == "quick"  # a saved run is a recipe
     with pytest.raises(ValueError, match="recipe of 'stage2', not of 'stage1'"):
-        train_command.load_recipe("stage1", str(saved))
+        recipes.load_recipe("stage1", str(saved))
 
 
 def test_prepared_source_reads_the_prepared_crops_lazily(prepared):
@@ -154,7 +155,7 @@ def _run_folder(root: Path, frozen: Path) -> Path:
 def test_two_processes_resume_to_the_uninterrupted_weights(prepared, frozen, tmp_path):
     args = [*QUICK, "--data", str(prepared), "--max-steps", "4", "--set", "train.checkpoint_every=2",
             "--set", "train.uncond_ratio=0.5"]  # fmt: skip
-    seed = train_command.load_recipe("stage1", "quick").sections["train"].seed
+    seed = recipes.load_recipe("stage1", "quick").sections["train"].seed
     drops = [StepDraws(seed, step, 0, Shard()).uniform() < 0.5 for step in range(4)]
     assert any(drops) and not all(drops)  # steps without the reference UNet (unused parameters under DDP)
     straight = _run_folder(tmp_path / "straight", frozen)
@@ -197,5 +198,15 @@ def test_train_command_refuses_bad_data(tmp_path):
 
 
 def test_recipe_sections_are_dataclasses():
-    recipe = train_command.load_recipe("audio2mesh", "quick")
+    recipe = recipes.load_recipe("audio2mesh", "quick")
     assert all(dataclasses.is_dataclass(v) for v in recipe.sections.values())
+
+
+def test_reader_processes_change_nothing(prepared, frozen, tmp_path):
+    runs = {}
+    for workers in (0, 2):
+        runs[workers] = _run_folder(tmp_path / f"workers{workers}", frozen)
+        assert train_command.main(["stage1", *QUICK, "--data", str(prepared), "--output", str(runs[workers]),
+                                   "--max-steps", "2", "--workers", str(workers)]) == 0  # fmt: skip
+    a, b = _weights(runs[0]), _weights(runs[2])
+    assert all(torch.equal(a[k], b[k]) for k in a)
