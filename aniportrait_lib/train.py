@@ -54,6 +54,7 @@ from aniportrait_lib.data.manifest import MANIFEST_NAME, PreparedDataset
 from aniportrait_lib.data.mini_corpus import MiniCorpus, generate_mini_corpus, open_mini_corpus
 from aniportrait_lib.models.image_models import build_clip_image_encoder, build_vae
 from aniportrait_lib.models.lmk2video import build_stage1_networks
+from aniportrait_lib.models.unets import SD15_UNET_CONFIG
 from aniportrait_lib.paths import cache_dir, weights_dir
 from aniportrait_lib.profiles import stage_configs
 from aniportrait_lib.recipes import STAGES, Recipe, load_recipe, parse_overrides, save_recipe
@@ -68,6 +69,7 @@ from aniportrait_lib.training.audio2lmk import Audio2LmkTrainer
 from aniportrait_lib.training.audio2lmk_config import build_audio2mesh, build_audio2pose
 from aniportrait_lib.training.lmk2video import Stage1Trainer
 from aniportrait_lib.training.lmk2video_data import ClipWindowDataset, FramePairDataset
+from aniportrait_lib.weights.animatediff import ANIMATEDIFF_FILE
 from aniportrait_lib.weights.audio_checkpoints import export_official, load_into, read_state_dict
 from aniportrait_lib.weights.kit_index import find_export, made_by
 from aniportrait_lib.weights.kit_lmk2video import (
@@ -78,7 +80,7 @@ from aniportrait_lib.weights.kit_lmk2video import (
     save_stage1_run,
 )
 
-__all__ = ["STAGES", "Recipe", "load_recipe", "main"]
+__all__ = ["main"]
 
 CONFIG_FILE = "train_config.yaml"
 TRAINING_DIR, EXPORT_DIR, FROZEN_DIR = "training", "export", "frozen"
@@ -133,11 +135,12 @@ def _init_folder(init: str | None, prefix: str = "official:") -> Path | None:
     return None
 
 
-def _frozen_models(dataset, profile, run: Path, state: PartialState):
-    """The VAE and CLIP encoder stage 1 trains against. Small recipes pre-train the VAE once (main
-    process) and keep it in ``RUN/frozen/``, so other processes and later resumes use the same one."""
+def _frozen_models(dataset, profile, run: Path, state: PartialState, weights: Path | None = None):
+    """The VAE and CLIP encoder stage 1 trains against: from the weights folder (``weights``, default the
+    kit's), or - small recipes - a VAE pre-trained once (main process) and kept in ``RUN/frozen/``, so other
+    processes and later resumes use the same one."""
     if not profile.vae.steps:
-        return prepare_frozen_models(dataset, profile)
+        return prepare_frozen_models(dataset, profile, weights_folder=weights)
     folder = run / FROZEN_DIR
     if state.is_main_process and not (folder / "image_encoder" / "config.json").is_file():
         frozen = prepare_frozen_models(dataset, profile)
@@ -155,9 +158,9 @@ def run_stage1(recipe: Recipe, args: argparse.Namespace, state: PartialState) ->
     profile = Lmk2VideoProfile(recipe.base, model, s["vae"], train, s["evaluation"])
     with state.main_process_first():
         dataset = open_data(args.data, recipe)
-    frozen = _frozen_models(dataset, profile, args.output, state)
-    torch.manual_seed(train.seed)  # the fresh networks' initial weights
     released = _init_folder(args.init)
+    frozen = _frozen_models(dataset, profile, args.output, state, released)
+    torch.manual_seed(train.seed)  # the fresh networks' initial weights
     if released is not None:
         networks = load_released_stage1(build_stage1_networks(model), released)
     elif args.init:
@@ -195,6 +198,11 @@ def run_stage2(recipe: Recipe, args: argparse.Namespace, state: PartialState) ->
         start = released_stage2_start(profile, released)
     else:
         start = stage2_start_from_export(_stage1_folder(args.init))
+        animatediff = weights_dir() / ANIMATEDIFF_FILE
+        sd15_sized = start.run.model.unet["block_out_channels"] == SD15_UNET_CONFIG["block_out_channels"]
+        if sd15_sized and animatediff.is_file():  # the paper's start of stage 2
+            note = f"motion modules: AnimateDiff {animatediff}"
+            start = dataclasses.replace(start, motion_init=animatediff, notes=[*start.notes, note])
     if args.motion_init:
         start = dataclasses.replace(start, motion_init=Path(args.motion_init))
     with state.main_process_first():
