@@ -210,3 +210,17 @@ def test_reader_processes_change_nothing(prepared, frozen, tmp_path):
                                    "--max-steps", "2", "--workers", str(workers)]) == 0  # fmt: skip
     a, b = _weights(runs[0]), _weights(runs[2])
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_losses_reach_tensorboard_when_it_is_installed(prepared, frozen, tmp_path):
+    pytest.importorskip("tensorboard")  # optional: pip install -e ".[train]"
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = _run_folder(tmp_path / "run", frozen)
+    assert train_command.main(["stage1", *QUICK, "--data", str(prepared), "--output", str(run),
+                               "--max-steps", "2", "--report-to", "tensorboard"]) == 0  # fmt: skip
+    events = EventAccumulator(str(run / "training" / "trackers" / "training"))
+    events.Reload()
+    logged = [round(e.value, 4) for e in events.Scalars("loss")]
+    rows = (run / "training" / "log.csv").read_text().splitlines()[1:]
+    assert logged == [round(float(row.split(",")[1]), 4) for row in rows]
