@@ -37,9 +37,10 @@ from aniportrait_lib.pipelines.pose2video import Pose2VideoPipeline
 from aniportrait_lib.plots import plot_loss_curve
 from aniportrait_lib.studies.configs import Lmk2VideoProfile
 from aniportrait_lib.training.checkpoint import latest_checkpoint
-from aniportrait_lib.training.lmk2video import LOSS_LOG, Stage1Trainer, torch_threads
+from aniportrait_lib.training.lmk2video import LOSS_LOG, Stage1Trainer
 from aniportrait_lib.training.lmk2video_data import EvalClip, FramePairDataset, to_unit_range
 from aniportrait_lib.training.lmk2video_vae import calibrate_latent_scale, pretrain_vae
+from aniportrait_lib.training.optim import torch_threads
 from aniportrait_lib.weights.layout import check_weights, format_report
 
 __all__ = [

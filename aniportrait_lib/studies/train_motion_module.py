@@ -52,10 +52,10 @@ from aniportrait_lib.models.scheduler import build_scheduler
 from aniportrait_lib.models.unets import SD15_UNET_CONFIG, build_denoising_unet
 from aniportrait_lib.paths import weights_dir
 from aniportrait_lib.pipelines.pose2video import Pose2VideoPipeline
-from aniportrait_lib.training.lmk2video import torch_threads
 from aniportrait_lib.training.lmk2video_data import ClipWindowDataset, EvalClip
 from aniportrait_lib.training.lmk2video_stage2 import Stage2Trainer
 from aniportrait_lib.training.loss_log import read_loss_log
+from aniportrait_lib.training.optim import torch_threads
 from aniportrait_lib.weights.animatediff import ANIMATEDIFF_FILE, load_animatediff_motion
 from aniportrait_lib.weights.kit_index import INDEX_FILE, find_export, made_by
 from aniportrait_lib.weights.kit_lmk2video import (

@@ -12,6 +12,7 @@ module                     what it holds
 ``sampling``               which samples each process takes, and a step's random draws (1 → N processes)
 ``lmk2video_data``         frame pairs (stage 1) and clip windows (stage 2): mini corpus or prepared folder
 ``lmk2video_config``       the Lmk2Video recipes: stage 1, stage 2, the small VAE (official values)
+``optim``                  min-SNR weights, learning-rate schedule, AdamW (8-bit), a float64 gradient clip
 ``lmk2video``              stage 1: min-SNR v-prediction loss on frame pairs, on accelerate (§3.2)
 ``lmk2video_stage2``       stage 2: the motion modules only, on clips
 ``lmk2video_vae``          the small VAE of the CPU profiles, pre-trained on corpus frames

@@ -27,9 +27,9 @@ from diffusers import AutoencoderKL
 
 from aniportrait_lib.models.image_models import VAE_SCALING_FACTOR
 
-from .lmk2video import torch_threads
 from .lmk2video_config import VaePretrainConfig
 from .lmk2video_data import mouth_weight_map, to_unit_range
+from .optim import torch_threads
 
 __all__ = ["calibrate_latent_scale", "mouth_weight_map", "pretrain_vae", "reconstruct"]
 

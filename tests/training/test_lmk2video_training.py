@@ -19,7 +19,8 @@ from aniportrait_lib.models.lmk2video import (
     to_video_unet,
 )
 from aniportrait_lib.training.checkpoint import latest_checkpoint
-from aniportrait_lib.training.lmk2video import Stage1Trainer, min_snr_weights
+from aniportrait_lib.training.lmk2video import Stage1Trainer
+from aniportrait_lib.training.optim import min_snr_weights
 from aniportrait_lib.weights.kit_lmk2video import export_stage2
 
 
@@ -243,7 +244,7 @@ def test_both_unets_start_from_a_pretrained_unet_folder(tiny_stage1, tmp_path):
 
 
 def test_learning_rate_warms_up_stays_constant_and_decays_over_the_last_steps(tiny_stage1):
-    from aniportrait_lib.training.lmk2video import lr_factor
+    from aniportrait_lib.training.optim import lr_factor
 
     constant = tiny_stage1.config(max_steps=10, lr_warmup_steps=2)
     assert [lr_factor(k, constant) for k in range(4)] == [0.5, 1.0, 1.0, 1.0]

@@ -1,0 +1,77 @@
+"""The optimisation pieces of the Lmk2Video recipe (spec §4): min-SNR weights, the learning-rate schedule,
+AdamW (8-bit where bitsandbytes and CUDA are there), a float64 gradient clip, and torch's thread count.
+
+Kept apart from the training loop (:mod:`.lmk2video`) so that each can be read, and tested, on its own.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+
+from .lmk2video_config import Stage1TrainConfig
+
+__all__ = ["build_optimizer", "clip_grad_norm_float64", "lr_factor", "min_snr_weights", "torch_threads"]
+
+
+@contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Run the block with ``count`` torch intra-op threads (``None``: unchanged), then restore."""
+    previous = torch.get_num_threads()
+    if count is not None:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def clip_grad_norm_float64(parameters, max_norm: float) -> float:
+    """Clip the global gradient norm to ``max_norm``, computing the norm in float64; returns the norm.
+
+    Why not ``torch.nn.utils.clip_grad_norm_``: at step 0 the multi-scale guider's zero-initialised
+    ``final_proj`` feeds a constant map into BatchNorm (variance 0), and the backward pass multiplies by
+    ``1/sqrt(eps)`` at each of its seven BatchNorms: gradients reach ~1e21 and their squared norm overflows
+    float32. The float32 norm is then ``inf`` and every gradient is scaled to zero - the guider never
+    leaves zero. In float64 the clip works as intended: the first step moves ``final_proj`` only.
+    """
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return 0.0
+    total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.double()) for g in grads]))
+    coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    for grad in grads:
+        grad.mul_(coef.to(grad.dtype))
+    return float(total)
+
+
+def min_snr_weights(scheduler, timesteps: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Official min-SNR-γ weights for v-prediction: ``min(SNR+1, γ) / (SNR+1)`` per timestep → ``(B,)``."""
+    alphas = scheduler.alphas_cumprod.to(timesteps.device)[timesteps]
+    snr = alphas / (1.0 - alphas) + 1.0  # "+1" because the target is the velocity
+    return torch.clamp(snr, max=gamma) / snr
+
+
+def lr_factor(step: int, config: Stage1TrainConfig) -> float:
+    """Learning-rate multiplier at optimizer step ``step``: linear warm-up, constant (official), and - kit
+    option - a linear decay to 0 over the last ``lr_decay_steps`` steps before ``max_steps``."""
+    factor = min(1.0, (step + 1) / max(config.lr_warmup_steps, 1))
+    if config.lr_decay_steps > 0:
+        factor *= min(1.0, max(0.0, (config.max_steps - step) / config.lr_decay_steps))
+    return factor
+
+
+def build_optimizer(parameters, config: Stage1TrainConfig) -> torch.optim.Optimizer:
+    kwargs = dict(lr=config.learning_rate, betas=config.adam_betas, weight_decay=config.adam_weight_decay,
+                  eps=config.adam_epsilon)  # fmt: skip
+    if config.use_8bit_adam and torch.cuda.is_available() and not config.cpu:
+        try:
+            import bitsandbytes as bnb  # optional (not a dependency): 8-bit Adam on CUDA only
+
+            return bnb.optim.AdamW8bit(parameters, **kwargs)
+        except ImportError:
+            warnings.warn("bitsandbytes is not installed: using torch AdamW", stacklevel=3)
+    return torch.optim.AdamW(parameters, **kwargs)
