@@ -18,7 +18,7 @@ should not grow with the dataset). The fixed small VAE is fitted once and shared
 Usage::
 
     python benchmarks/train_step.py [--size 96] [--batch 4] [--frames 16] [--steps 10] [--threads 1]
-    python benchmarks/train_step.py --scaling [--clips 4] [--steps 10]
+    python benchmarks/train_step.py --scaling [--clips 4] [--clip-frames 150] [--prepared-size 256]
 """
 
 from __future__ import annotations
@@ -67,13 +67,21 @@ def seconds_per_step(trainer, warmup: int, steps: int) -> float:
 
 
 def synthetic_prepared(root: Path, clips: int, frames: int, size: int) -> Path:
-    """A prepared-dataset folder of ``clips`` random clips (all "train"), written without MediaPipe."""
+    """A prepared-dataset folder of ``clips`` clips (all "train") of ``size``² frames - a square moving over
+    a gradient, cheap to encode - with random landmark clouds, written without MediaPipe."""
     rng = np.random.default_rng(0)
+    ramp = np.linspace(0, 255, size, dtype=np.float32)
+    background = np.stack([ramp[None, :].repeat(size, 0), ramp[:, None].repeat(size, 1),
+                           np.full((size, size), 96.0)], axis=-1)  # fmt: skip
     entries = []
     for c in range(clips):
         folder = root / "clips" / f"clip{c:04d}"
         folder.mkdir(parents=True)
-        write_video(folder / "frames.mp4", rng.integers(0, 256, (frames, size, size, 3), dtype=np.uint8), 30)
+        video = np.repeat(background[None], frames, axis=0).astype(np.uint8)
+        for t in range(frames):
+            y, x = (t * 3 + c * 7) % (size // 2), (t * 5 + c * 11) % (size // 2)
+            video[t, y : y + size // 4, x : x + size // 4] = rng.integers(0, 256, 3, dtype=np.uint8)
+        write_video(folder / "frames.mp4", video, 30)
         lmks = np.concatenate([rng.uniform(0.2, 0.8, (frames, 478, 2)), np.zeros((frames, 478, 1))], axis=2)
         write_landmarks(folder / "landmarks.npz", ClipLandmarks(
             lmks.astype(np.float32), np.zeros((frames, 468, 3)), np.tile(np.eye(4), (frames, 1, 1)),
@@ -100,12 +108,20 @@ def _command(args: list[str], processes: int) -> float:
     else:
         launcher = [sys.executable, "-m", "aniportrait_lib.train"]
     env = os.environ | {"OMP_NUM_THREADS": "1"}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    done = subprocess.run([*launcher, *args], env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", _PEAK_RSS, *launcher, *args], env=env, capture_output=True,
+                          text=True)  # fmt: skip
     if done.returncode:
         raise SystemExit(done.stderr[-4000:])
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(peak, before) / 1024
+    return int(done.stdout.strip().splitlines()[-1]) / 1024
+
+
+_PEAK_RSS = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(code)
+"""
+"""Run a command in a fresh process and print the peak RSS (KB) of its largest descendant."""
 
 
 def _samples_per_second(run: Path, batch: int, processes: int) -> float:
@@ -118,8 +134,8 @@ def _samples_per_second(run: Path, batch: int, processes: int) -> float:
 def scaling(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        small = synthetic_prepared(root / "small", args.clips, 60, args.size)
-        large = synthetic_prepared(root / "large", 10 * args.clips, 60, args.size)
+        small = synthetic_prepared(root / "small", args.clips, args.clip_frames, args.prepared_size)
+        large = synthetic_prepared(root / "large", 10 * args.clips, args.clip_frames, args.prepared_size)
         common = ["stage1", "--config", "cpu", "--set", f"train.image_size={args.size}", "--batch-size",
                   str(args.batch), "--set", "train.checkpoint_every=100000"]  # fmt: skip
         _command([*common, "--data", str(small), "--output", str(root / "frozen"), "--dry-run",
@@ -131,7 +147,14 @@ def scaling(args: argparse.Namespace) -> None:
             peak = _command([*common, "--data", str(data), "--output", str(run),
                              "--max-steps", str(args.steps + 1)], processes)  # fmt: skip
             rows.append((name, processes, _samples_per_second(run, args.batch, processes), peak))
-    print(f"stage 1, cpu recipe at {args.size}², batch {args.batch} per process, {args.steps} timed steps")
+    setup = f"{args.prepared_size}² prepared frames, {args.clip_frames} per clip"
+    print(
+        f"stage 1, cpu recipe at {args.size}² ({setup}), batch {args.batch} per process, {args.steps} steps"
+    )
+    held = args.clips * args.clip_frames * args.prepared_size**2 * 3 / 2**20
+    print(
+        f"(held in memory, the 10x dataset's frames would be {10 * held:.0f} MB, the small one's {held:.0f})"
+    )
     print(f"{'dataset':>8} {'clips':>6} {'processes':>9} {'samples/s':>10} {'peak RSS MB':>12}")
     for name, processes, speed, peak in rows:
         clips = args.clips * (10 if name == "10x" else 1)
@@ -151,6 +174,10 @@ def main() -> None:
     parser.add_argument("--guider", default="b", choices=["a", "b", "c"])
     parser.add_argument("--scaling", action="store_true", help="the training command on prepared datasets")
     parser.add_argument("--clips", type=int, default=4, help="--scaling: clips of the small dataset")
+    parser.add_argument("--clip-frames", type=int, default=150, help="--scaling: frames per clip")
+    parser.add_argument(
+        "--prepared-size", type=int, default=256, help="--scaling: side of the prepared frames"
+    )
     args = parser.parse_args()
     if args.scaling:
         scaling(args)
