@@ -271,5 +271,8 @@ def build_audio_encoder(
         raise ValueError(f"{folder}: could not load wav2vec2 weights ({error})") from error
     if model.config.hidden_size != config.hidden_size or model.config.conv_dim != config.conv_dim:
         raise ValueError(f"{folder}: hidden_size/conv_dim differ from the requested encoder config")
+    # from_pretrained puts new parameters in after __init__ froze the old ones: freeze again, as the official
+    # models do (measured: the released Audio2Mesh had all 95.5 M parameters trainable, conv encoder included)
+    model.feature_extractor._freeze_parameters()
     logger.info("loaded wav2vec2 weights from %s", folder)
     return model

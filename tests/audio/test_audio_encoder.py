@@ -95,6 +95,8 @@ def test_random_encoder_warns_and_local_folder_loads(tmp_path, encoder, tiny_w2v
         loaded = build_audio_encoder(tiny_w2v_config, folder)
     for key, value in encoder.state_dict().items():
         torch.testing.assert_close(loaded.state_dict()[key], value)
+    assert not any(p.requires_grad for p in loaded.feature_extractor.parameters())  # frozen, as official
+    assert all(p.requires_grad for p in loaded.encoder.parameters())
     with pytest.raises(ValueError, match="config.json missing"):
         build_audio_encoder(tiny_w2v_config, tmp_path / "empty")
 
