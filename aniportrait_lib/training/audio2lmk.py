@@ -36,7 +36,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator, DistributedDataParallelKwargs
 from accelerate.utils import set_seed
 from torch.utils.data import Dataset
 
@@ -45,7 +44,7 @@ from aniportrait_lib.audio.audio2pose import Audio2Pose
 from aniportrait_lib.training.loss_log import append_loss_row, truncate_loss_log
 
 from .checkpoint import atomic_write_bytes, latest_checkpoint, load_training_state, save_training_state
-from .sampling import Shard, micro_batch_positions, step_generator
+from .sampling import Shard, build_accelerator, micro_batch_positions, step_generator
 
 
 @dataclass
@@ -100,12 +99,7 @@ class Audio2LmkTrainer:
         if len(dataset) == 0:
             raise ValueError("the training dataset is empty")
         self.config, self.dataset, self.output_dir = config, dataset, Path(output_dir)
-        self.accelerator = Accelerator(
-            cpu=config.cpu or not torch.cuda.is_available(),  # CPU: gloo when launched N-fold
-            mixed_precision=config.mixed_precision,
-            # SpecAugment's mask embedding gets no gradient in a step that masks nothing
-            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
-        )
+        self.accelerator = build_accelerator(config.cpu, config.mixed_precision)
         trainable = [p for p in model.parameters() if p.requires_grad]  # conv feature encoder is frozen
         optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
         warmup = max(config.warmup_steps, 0)

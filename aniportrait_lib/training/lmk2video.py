@@ -31,7 +31,6 @@ kit and official formats live in :mod:`aniportrait_lib.weights.kit_lmk2video`.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import warnings
 from collections.abc import Iterator
@@ -41,7 +40,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from accelerate import Accelerator, DistributedDataParallelKwargs
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from einops import rearrange
 from torch.utils.data import DataLoader
@@ -63,7 +61,7 @@ from .checkpoint import (
 from .lmk2video_config import Stage1TrainConfig
 from .lmk2video_data import FramePairDataset, mouth_weight_map
 from .optim import build_optimizer, clip_grad_norm_float64, lr_factor, min_snr_weights, torch_threads
-from .sampling import PositionSampler, Shard, StepDraws
+from .sampling import PositionSampler, Shard, StepDraws, build_accelerator
 
 __all__ = ["LOSS_LOG", "Stage1Trainer"]
 
@@ -109,18 +107,9 @@ class Stage1Trainer:
                 f"dataset frames are {dataset.image_size} px, config.image_size is {config.image_size}"
             )
         self.config, self.dataset, self.output_dir = config, dataset, Path(output_dir)
-        if config.mixed_precision == "fp16" and not torch.cuda.is_available():
-            warnings.warn(
-                "fp16 mixed precision needs CUDA: training in float32 on this machine", stacklevel=2
-            )
-            self.config = config = dataclasses.replace(config, mixed_precision="no")
-        self.accelerator = Accelerator(
-            cpu=config.cpu or not torch.cuda.is_available(),  # CPU: gloo when launched N-fold
-            mixed_precision=config.mixed_precision, log_with=config.report_to,
-            project_dir=self.output_dir / TRACKER_DIR,
-            # a whole-batch unconditional drop leaves the reference UNet without gradients in that step
-            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
-        )  # fmt: skip
+        self.accelerator = build_accelerator(
+            config.cpu, config.mixed_precision, config.report_to, self.output_dir / TRACKER_DIR
+        )
         self.shard = Shard.of(self.accelerator)
         self.vae = vae.requires_grad_(False).eval().to(self.accelerator.device)
         self.image_encoder = image_encoder.requires_grad_(False).eval().to(self.accelerator.device)
@@ -268,7 +257,7 @@ class Stage1Trainer:
             "trainer": type(self).__name__, "steps": f"{self.step} → {self.config.max_steps}",
             "processes": self.shard.world, "batch per process": self.config.batch_size,
             "trained parameters": trained, "device": str(self.accelerator.device),
-            "mixed precision": self.config.mixed_precision,
+            "mixed precision": self.accelerator.mixed_precision,
             **{f"batch {key}": tuple(value.shape) for key, value in batch.items()},
         }  # fmt: skip
 

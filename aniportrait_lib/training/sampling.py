@@ -25,13 +25,42 @@ the official DDP run; with W processes they see B samples each, not W·B.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+from accelerate import Accelerator, DistributedDataParallelKwargs
 from torch.utils.data import Sampler
 
-__all__ = ["PositionSampler", "Shard", "StepDraws", "micro_batch_positions", "step_generator"]
+__all__ = [
+    "PositionSampler",
+    "Shard",
+    "StepDraws",
+    "build_accelerator",
+    "micro_batch_positions",
+    "step_generator",
+]
+
+
+def build_accelerator(
+    cpu: bool, mixed_precision: str, log_with: str | None = None, project_dir: Path | None = None
+) -> Accelerator:
+    """The ``Accelerator`` of a kit trainer, the same for one process and for N (``accelerate launch``).
+
+    * the CPU when asked or when there is no CUDA (N processes then talk over gloo);
+    * fp16 needs CUDA: elsewhere it becomes float32, with a warning (bf16 stays: CPUs run it);
+    * DDP tolerates parameters without a gradient in a step (a whole-batch unconditional drop skips the
+      reference UNet; a step that masks nothing leaves wav2vec2's mask embedding out).
+    """
+    if mixed_precision == "fp16" and not torch.cuda.is_available():
+        warnings.warn("fp16 mixed precision needs CUDA: training in float32 on this machine", stacklevel=3)
+        mixed_precision = "no"
+    return Accelerator(
+        cpu=cpu or not torch.cuda.is_available(), mixed_precision=mixed_precision, log_with=log_with,
+        project_dir=project_dir, kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
