@@ -274,11 +274,10 @@ class Stage1Trainer:
         for micro in range(cfg.gradient_accumulation_steps):
             last = micro == cfg.gradient_accumulation_steps - 1
             sync = nullcontext() if last else self.accelerator.no_sync(self.networks)
-            with sync, self.accelerator.autocast():
-                loss = (
-                    self.loss(next(micro_batches), self.draws(self.step, micro))
-                    / cfg.gradient_accumulation_steps
-                )
+            with sync:  # the backward pass syncs gradients across processes, so it runs inside too
+                with self.accelerator.autocast():  # the forward pass only, as torch advises
+                    batch = next(micro_batches)
+                    loss = self.loss(batch, self.draws(self.step, micro)) / cfg.gradient_accumulation_steps
                 self.accelerator.backward(loss)
             total += float(loss.detach())
         if cfg.max_grad_norm > 0:
