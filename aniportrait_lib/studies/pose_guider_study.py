@@ -62,6 +62,7 @@ __all__ = [
     "plot_sample_grid",
     "prepare_frozen_models",
     "train_final_model",
+    "guider_trainer",
     "stage1_dry_run",
     "train_guider",
     "vae_reconstruction",
@@ -157,23 +158,27 @@ def stage1_dry_run(
 
     For notebook 03's ``dry_run`` (e.g. the ``gpu`` profile on a machine that cannot take a full-size step).
     """
-    torch.manual_seed(profile.stage1.seed)
-    networks = build_stage1_networks(replace(profile.model, guider="b"), frozen.unet_init)
-    trainer = Stage1Trainer(networks, frozen.vae, frozen.image_encoder, dataset, profile.stage1, out_dir)
+    trainer = guider_trainer("b", profile, dataset, frozen, out_dir)
     budget = {"guiders": "a, b, c", "steps per guider": profile.stage1.max_steps,
               "steps of the kit's model (b)": max(profile.final_steps, profile.stage1.max_steps),
               "UNets from": frozen.unet_init or "random (small profile)"}  # fmt: skip
     return budget | trainer.dry_run()
 
 
+def guider_trainer(
+    kind: str, profile: Lmk2VideoProfile, dataset: FramePairDataset, frozen: FrozenModels, out_dir: str | Path
+) -> Stage1Trainer:
+    """A stage-1 trainer of fresh networks with guider ``kind`` (initialised with seed ``stage1.seed``)."""
+    torch.manual_seed(profile.stage1.seed)
+    networks = build_stage1_networks(replace(profile.model, guider=kind), frozen.unet_init)
+    return Stage1Trainer(networks, frozen.vae, frozen.image_encoder, dataset, profile.stage1, out_dir)
+
+
 def train_guider(
     kind: str, profile: Lmk2VideoProfile, dataset: FramePairDataset, frozen: FrozenModels, out_dir: str | Path
 ) -> tuple[Lmk2VideoNetworks, list[float], float]:
     """Stage 1 with guider ``kind`` (fresh networks, seed ``stage1.seed``) → (networks, losses, seconds)."""
-    model = replace(profile.model, guider=kind)
-    torch.manual_seed(profile.stage1.seed)
-    networks = build_stage1_networks(model, frozen.unet_init)
-    trainer = Stage1Trainer(networks, frozen.vae, frozen.image_encoder, dataset, profile.stage1, out_dir)
+    trainer = guider_trainer(kind, profile, dataset, frozen, out_dir)
     trainer.resume()
     start = time.perf_counter()
     losses = trainer.train()
