@@ -40,7 +40,13 @@ from torch.utils.data import Dataset, default_collate
 
 from aniportrait_lib.data.corpus_frames import corpus_crop_box, load_clip
 from aniportrait_lib.data.face_track import CropConfig
-from aniportrait_lib.data.manifest import CLIPS_DIR, FRAMES_NAME, MANIFEST_NAME, PreparedDataset
+from aniportrait_lib.data.manifest import (
+    CLIPS_DIR,
+    FRAMES_NAME,
+    LANDMARKS_NAME,
+    MANIFEST_NAME,
+    PreparedDataset,
+)
 from aniportrait_lib.data.mini_corpus import MiniCorpus
 from aniportrait_lib.landmarks.drawing import draw_landmarks
 from aniportrait_lib.landmarks.mouth import LIP_VERTICES
@@ -194,7 +200,9 @@ class PreparedSource(ClipSource):
 
     def landmarks(self, clip: int, indices: Sequence[int]) -> np.ndarray:
         if clip not in self._cache:
-            lmks = self.dataset.load_landmarks(self.clip_ids[clip]).lmks[..., :2].astype(np.float32)
+            path = self.root / CLIPS_DIR / self.clip_ids[clip] / LANDMARKS_NAME
+            with np.load(path) as arrays:  # only "lmks" is decompressed, not the whole ClipLandmarks
+                lmks = arrays["lmks"][..., :2].astype(np.float32)
             if len(lmks) != self.lengths[clip]:
                 raise ValueError(
                     f"{self.root}: clip {self.clip_ids[clip]} has {len(lmks)} landmark rows but "
