@@ -9,7 +9,10 @@ What notebook 05 does, for people who script (a thin layer over :mod:`aniportrai
 
 Weights: ``--weights official:<folder>`` (the released checkpoints in the official layout) or
 ``--weights kit:<run folder>`` (what notebooks 02-04 trained, e.g. ``kit:outputs/runs/latest-cpu``);
-by default the ``--profile``'s (gpu: the official folder; quick/cpu: the newest run of that profile).
+by default the ``--profile``'s (gpu: the official folder; quick/cpu: the newest run of that profile), and
+with no ``--profile`` the official folder when it is complete, else the newest cpu run.
+Device: ``--device auto|cuda|mps|cpu`` and ``--dtype auto|fp32|fp16|bf16`` (:mod:`aniportrait_lib.devices`:
+CUDA, else MPS, else the CPU; float16 on a GPU, float32 on the CPU), printed before anything is loaded.
 Speed: ``--steps``, ``--size``, ``--acc`` (diffuse every 3rd frame, interpolate the rest).
 
 Exit status: 0 on success; 2 for bad arguments, unusable inputs or missing weights, with one message and
@@ -23,6 +26,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from aniportrait_lib.config import DEVICE_CHOICES, DTYPE_CHOICES
 from aniportrait_lib.profiles import DEFAULT_PROFILE, PROFILE_NAMES, get_profile
 
 
@@ -41,9 +45,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pose-video", type=Path, help="a talking-head video reenacted onto the portrait")
     parser.add_argument("--weights", help="official:<folder> or kit:<run folder> (default: from --profile)")
     parser.add_argument(
-        "--profile", default=DEFAULT_PROFILE, choices=sorted(PROFILE_NAMES),
-        help="default weights and device: gpu = the official folder on CUDA; quick/cpu = the newest run of "
-        "that profile on the CPU",
+        "--profile", choices=sorted(PROFILE_NAMES),
+        help="default weights and GPU dtype: gpu = the official folder; quick/cpu = the newest run of that "
+        "profile (default: the official folder if complete, else the newest cpu run)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--device", default="auto", choices=DEVICE_CHOICES,
+        help="where the networks run (auto: CUDA, else Apple MPS, else the CPU)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--dtype", default="auto", choices=DTYPE_CHOICES,
+        help="network precision (auto: the profile's on a GPU, fp16, and fp32 on the CPU; bf16 runs on CPUs)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--sampling", default="official", choices=("official", "kit"),
+        help="official: weights only - official = as the official scripts (train-mode BatchNorm in the pose "
+        "guider, wrap-around context windows); kit = eval-mode BatchNorm, open-ended windows",
     )  # fmt: skip
     parser.add_argument("--steps", type=int, help="denoising steps (default: what the weights are meant for)")
     parser.add_argument("--guidance", type=float, help="classifier-free guidance scale (1 = off)")
@@ -120,16 +137,19 @@ def run(args: argparse.Namespace) -> Path:
     import torch
 
     from aniportrait_lib.audio.features import load_waveform
+    from aniportrait_lib.devices import resolve_placement
     from aniportrait_lib.pipelines.generate import audio_to_video, pose_to_video
     from aniportrait_lib.pipelines.motion_sources import read_pose_template
     from aniportrait_lib.pipelines.selection import default_weights_spec, parse_weights_spec, resolve_weights
     from aniportrait_lib.pipelines.stages import StageMeter
 
     _check_arguments(args)
-    profile = get_profile(args.profile)
-    spec = parse_weights_spec(args.weights or default_weights_spec(profile.name))
-    if profile.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--profile {profile.name} runs on a CUDA GPU and there is none: use --profile cpu")
+    profile = get_profile(args.profile or DEFAULT_PROFILE)
+    spec = parse_weights_spec(args.weights or default_weights_spec(args.profile))
+    placement = resolve_placement(args.device, args.dtype, get_profile("gpu").dtype)
+    print(placement.describe())
+    if profile.name == "gpu" and placement.device == "cpu" and args.device == "auto":
+        print("note: --profile gpu on a machine without a GPU: the released models run on the CPU, slowly")
     if args.audio is not None:
         load_waveform(args.audio)  # unusable audio fails here, before any weights are loaded
     template = read_pose_template(args.pose_template) if args.pose_template is not None else None
@@ -137,8 +157,10 @@ def run(args: argparse.Namespace) -> Path:
         torch.set_num_threads(args.threads)
     stages = StageMeter()
     with stages.stage("load weights"):
-        models = resolve_weights(spec, audio=args.audio is not None, progress_bar=True)
-        models.to(profile.device, getattr(torch, profile.dtype) if profile.device != "cpu" else None)
+        models = resolve_weights(
+            spec, audio=args.audio is not None, progress_bar=True, placement=placement,
+            official_compat=args.sampling == "official", log=print,
+        )  # fmt: skip
     print(f"weights: {models.weights}")
     for note in models.notes:
         print(f"note: {note}")

@@ -39,6 +39,11 @@ class Profile:
         return dataclasses.asdict(self)
 
 
+DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
+"""What ``--device`` accepts (resolved by :func:`aniportrait_lib.devices.resolve_placement`)."""
+DTYPE_CHOICES = ("auto", "fp32", "fp16", "bf16")
+"""What ``--dtype`` accepts."""
+
 SMALL_VIDEO_SIDE = 256
 """Frames with a shorter side below this (the quick and cpu profiles' 64² and 96²) are written at a finer
 H.264 quality (:meth:`GenerateConfig.video_crf`)."""

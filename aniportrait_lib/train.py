@@ -52,6 +52,7 @@ from accelerate import PartialState
 from aniportrait_lib.data.audio_dataset import CorpusAudioDataset, PreparedAudioDataset
 from aniportrait_lib.data.manifest import MANIFEST_NAME, PreparedDataset
 from aniportrait_lib.data.mini_corpus import MiniCorpus, generate_mini_corpus, open_mini_corpus
+from aniportrait_lib.devices import resolve_placement
 from aniportrait_lib.models.image_models import build_clip_image_encoder, build_vae
 from aniportrait_lib.models.lmk2video import build_stage1_networks
 from aniportrait_lib.models.unets import SD15_UNET_CONFIG
@@ -323,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         train = recipe.sections["train"]
         if args.stage in ("stage1", "stage2"):
             recipe.sections["train"] = dataclasses.replace(train, progress=True)
-        state = PartialState(cpu=recipe.sections["train"].cpu or not torch.cuda.is_available())
+        device = resolve_placement("cpu" if recipe.sections["train"].cpu else None).device
+        state = PartialState(cpu=device == "cpu")
         if state.is_main_process:
             args.output.mkdir(parents=True, exist_ok=True)
             save_recipe(recipe, args.output / CONFIG_FILE)

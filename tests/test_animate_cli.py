@@ -62,6 +62,26 @@ def test_pose_template_alone_at_another_rate(tiny_kit_run, tmp_path):
     assert b"crf=7.0" in out.read_bytes()  # x264 records its settings in the stream
 
 
+def test_device_and_dtype_are_said_first_and_bf16_renders_on_cpu(tiny_kit_run, tmp_path):
+    out = tmp_path / "bf16.mp4"
+    np.save(tmp_path / "still.npy", np.zeros((3, 6)))
+    args = ["--ref", str(PORTRAIT), "--pose-template", str(tmp_path / "still.npy"),
+            "--weights", f"kit:{tiny_kit_run}", "--steps", "1", "--threads", "1"]  # fmt: skip
+    done = _cli(*args, "--dtype", "bf16", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0]
+    assert first.startswith("device: cpu, bfloat16") and "no CUDA or MPS" in first
+    assert re.search(r"loaded stage1 +bfloat16 cpu", done.stdout)
+    saved = json.loads(out.with_suffix(".json").read_text())
+    assert saved["weights"]["placement"] == {"device": "cpu", "dtype": "bfloat16"}
+    assert probe_video(out).num_frames == 3
+    assert set(saved["peak_memory_mib"]) == set(saved["seconds"])  # host memory per stage (GPU: on CUDA)
+    refused = _cli(*args, "--device", "cuda", "--out", str(tmp_path / "cuda.mp4"))
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert refused.stderr.startswith("error: device 'cuda' asked for, but")
+    assert not (tmp_path / "cuda.mp4").exists()
+
+
 def test_missing_weights_exit_with_the_list_and_no_traceback(tmp_path, half_second_speech):
     (tmp_path / "empty_run").mkdir()
     out = tmp_path / "out.mp4"

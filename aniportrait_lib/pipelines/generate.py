@@ -103,8 +103,11 @@ class _FrameFiller:
         self.previous, self.count = frame, k + 1
 
 
-def _interpolator(config: GenerateConfig):
-    return flow_interpolate if config.interpolation == "flow" else FilmInterpolator(config.interpolation)
+def _interpolator(config: GenerateConfig, device: torch.device):
+    """Optical flow (CPU, OpenCV), or FILM on the pipeline's device."""
+    if config.interpolation == "flow":
+        return flow_interpolate
+    return FilmInterpolator(config.interpolation, device=str(device))
 
 
 def render_pose_images(
@@ -153,7 +156,7 @@ def render_pose_images(
                     sink(written[0], frame)
                 written[0] += 1
 
-            filler = _FrameFiller(indices, _interpolator(config), write)
+            filler = _FrameFiller(indices, _interpolator(config, pipeline.vae.device), write)
             stages.start("Lmk2Video denoising")
             pipeline(
                 PIL.Image.fromarray(ref_image), poses, ref_pose, config.width, config.height,
@@ -291,6 +294,7 @@ def audio_to_video(
     _save_resolved_config(
         path, generate=config, motion=motion_config, style_id=motion.style_id, audio=str(audio),
         weights=models.describe() if models else "models passed in", seconds=stages.seconds(),
+        peak_memory_mib=stages.peak_memory(),
     )  # fmt: skip
     return path
 
@@ -339,5 +343,6 @@ def pose_to_video(
     _save_resolved_config(
         path, generate=config, retarget=retarget_config, source=described,
         weights=models.describe() if models else "models passed in", seconds=stages.seconds(),
+        peak_memory_mib=stages.peak_memory(),
     )  # fmt: skip
     return path

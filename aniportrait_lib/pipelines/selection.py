@@ -28,6 +28,7 @@ A folder that is not a complete, consistent export raises one ``ValueError`` lis
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from aniportrait_lib.audio.audio2mesh import Audio2Mesh
 from aniportrait_lib.audio.audio2pose import Audio2Pose
 from aniportrait_lib.audio.inference import MotionConfig
 from aniportrait_lib.config import GenerateConfig
+from aniportrait_lib.devices import Placement
 from aniportrait_lib.paths import outputs_root, weights_dir
 from aniportrait_lib.weights.audio_checkpoints import load_audio2mesh, load_audio2pose
 from aniportrait_lib.weights.components import load_official_components
@@ -89,9 +91,16 @@ def parse_weights_spec(spec: str | WeightsSpec) -> WeightsSpec:
     return WeightsSpec(kind, Path(folder).expanduser())
 
 
-def default_weights_spec(profile: str) -> str:
-    """The weights a profile uses when none are named: ``gpu`` the official folder (``weights_dir()``);
-    ``quick`` / ``cpu`` the newest suite run of that profile, else ``outputs/`` (notebooks run by hand)."""
+def default_weights_spec(profile: str | None = None) -> str:
+    """The weights used when none are named.
+
+    With a profile: ``gpu`` the official folder (``weights_dir()``); ``quick`` / ``cpu`` the newest suite run
+    of that profile, else ``outputs/`` (notebooks run by hand). Without one (the plain command line): the
+    official folder when it holds everything audio → video needs, else as for ``cpu``.
+    """
+    if profile is None:
+        complete = all(s.present for s in check_weights(weights_dir()) if s.component.key in _OFFICIAL_ALL)
+        return f"official:{weights_dir()}" if complete else default_weights_spec("cpu")
     if profile == "gpu":
         return f"official:{weights_dir()}"
     latest = outputs_root() / "runs" / f"latest-{profile}"
@@ -114,22 +123,25 @@ class GenerationModels:
     motion: MotionConfig  # how their audio models' output becomes motion
     files: dict[str, str] = field(default_factory=dict)  # part → file or folder it was loaded from
     notes: list[str] = field(default_factory=list)  # what a user should know (e.g. no motion module)
+    placement: dict[str, str] = field(default_factory=lambda: {"device": "cpu", "dtype": "float32"})
 
-    def to(self, device, dtype=None) -> GenerationModels:
-        """Move the video networks to ``device`` / ``dtype`` and the audio models to ``device`` (float32)."""
-        for module in self.pipeline.components.values():  # each network (the guider has no ``dtype``)
+    def to(self, device, dtype: torch.dtype = torch.float32) -> GenerationModels:
+        """Every video network to ``device`` in ``dtype`` (all of them: a folder saved in float16 is cast too)
+        and the audio models to ``device`` in float32 (small; their windows are averaged in float32)."""
+        for module in self.pipeline.components.values():
             if isinstance(module, torch.nn.Module):
-                same_dtype = dtype is None or next(module.parameters()).dtype == dtype
-                module.to(device) if same_dtype else module.to(device, dtype)
+                module.to(device, dtype)
         for model in (self.audio2mesh, self.audio2pose):
             if model is not None:
                 model.to(device)
+        self.placement = {"device": str(device), "dtype": str(dtype).removeprefix("torch.")}
         return self
 
     def describe(self) -> dict:
         """JSON-ready summary (saved beside every video)."""
         return {"weights": self.weights, "files": dict(self.files), "notes": list(self.notes),
-                "config": asdict(self.config), "motion": asdict(self.motion)}  # fmt: skip
+                "placement": dict(self.placement), "config": asdict(self.config),
+                "motion": asdict(self.motion)}  # fmt: skip
 
 
 def _load_kit(folder: Path, audio: bool) -> GenerationModels:
@@ -213,6 +225,7 @@ class OfficialSizes:
 
 _OFFICIAL_VIDEO = ("vae", "image_encoder", "reference_unet", "denoising_unet", "motion_module", "pose_guider")
 _OFFICIAL_AUDIO = ("wav2vec2", "audio2mesh", "audio2pose")
+_OFFICIAL_ALL = _OFFICIAL_VIDEO + _OFFICIAL_AUDIO
 
 
 def _check_official(folder: Path, audio: bool) -> None:
@@ -225,19 +238,35 @@ def _check_official(folder: Path, audio: bool) -> None:
         )
 
 
-def _load_official(folder: Path, audio: bool, sizes: OfficialSizes) -> GenerationModels:
+def _load_official(
+    folder: Path, audio: bool, sizes: OfficialSizes, placement: Placement, official_compat: bool, log
+) -> GenerationModels:
     _check_official(folder, audio)
     parts = load_official_components(
-        folder, unet_config=sizes.unet_config, guider_config=sizes.guider_config,
-        scheduler_config=sizes.scheduler_config,
+        folder, official_compat=official_compat, unet_config=sizes.unet_config,
+        guider_config=sizes.guider_config, scheduler_config=sizes.scheduler_config,
+        device=placement.device, dtype=placement.dtype, log=log,
     )  # fmt: skip
-    pipeline = Pose2VideoPipeline.from_components(parts)
-    models = GenerationModels(f"official:{folder}", pipeline, None, None, GenerateConfig(), MotionConfig())
+    pipeline = Pose2VideoPipeline.from_components(parts, official_compat=official_compat)
+    config = GenerateConfig(wrap_around=official_compat)
+    models = GenerationModels(f"official:{folder}", pipeline, None, None, config, MotionConfig())
+    models.placement = placement.to_dict()
     models.files = {"lmk2video": str(folder)}
+    if not official_compat:
+        models.notes.append(
+            "sampled the kit's way, not the official scripts': eval-mode BatchNorm in the pose guider, pose "
+            "images in [-1, 1], open-ended context windows (official_compat=False)"
+        )
     if audio:
         wav2vec2 = folder / "wav2vec2-base-960h"
-        models.audio2mesh = load_audio2mesh(folder / "audio2mesh.pt", sizes.audio2mesh_config, wav2vec2)
-        models.audio2pose = load_audio2pose(folder / "audio2pose.pt", sizes.audio2pose_config, wav2vec2)
+        for name, loader, config_ in (("audio2mesh", load_audio2mesh, sizes.audio2mesh_config),
+                                      ("audio2pose", load_audio2pose, sizes.audio2pose_config)):  # fmt: skip
+            model = loader(folder / f"{name}.pt", config_, wav2vec2).to(placement.device)
+            setattr(models, name, model)
+            if log is not None:
+                count = sum(p.numel() for p in model.parameters()) / 1e6
+                log(f"loaded {name:<15} {count:>9.1f} M parameters  float32  {placement.device:<6} "
+                    f"from {folder / f'{name}.pt'} + {wav2vec2.name}")  # fmt: skip
         models.files["audio2lmk"] = str(folder)
     return models
 
@@ -247,6 +276,9 @@ def resolve_weights(
     audio: bool = True,
     official_sizes: OfficialSizes | None = None,
     progress_bar: bool = False,
+    placement: Placement | None = None,
+    official_compat: bool = True,
+    log: Callable[[str], None] | None = None,
 ) -> GenerationModels:
     """Load everything a generation run needs from ``spec`` (see the module docstring).
 
@@ -254,6 +286,12 @@ def resolve_weights(
         audio: also load Audio2Mesh / Audio2Pose (audio → video); False for pose → video only.
         official_sizes: network sizes of an ``official:`` folder that does not hold the released models.
         progress_bar: show the pipeline's per-step progress bar.
+        placement: device and dtype (:func:`aniportrait_lib.devices.resolve_placement`); default the CPU in
+            float32. ``official:`` files are loaded straight there, one component at a time.
+        official_compat: ``official:`` weights only - sample as the official scripts do (train-mode BatchNorm
+            in the guider, ``2·uint8 − 1`` pose inputs, wrap-around context windows; spec §3.3, §3.5). False
+            samples them the kit's way (and says so in :attr:`GenerationModels.notes`).
+        log: called with one line per loaded component (what, from where, dtype, device).
 
     Raises:
         ValueError: a malformed spec, a missing folder, or an incomplete one (every missing piece listed).
@@ -262,11 +300,17 @@ def resolve_weights(
     folder = parsed.folder.resolve()
     if not folder.is_dir():
         raise ValueError(f"weights {parsed}: {folder} is not a folder")
+    placement = placement or Placement("cpu", torch.float32, "default")
     with _quiet_loading():
         if parsed.kind == "kit":
-            models = _load_kit(folder, audio)
+            models = _load_kit(folder, audio).to(placement.device, placement.dtype)
+            if log is not None:
+                for part, source in models.files.items():
+                    log(f"loaded {part:<15} {placement.dtype_name:<8} {placement.device:<6} from {source}")
         else:
-            models = _load_official(folder, audio, official_sizes or OfficialSizes())
+            models = _load_official(
+                folder, audio, official_sizes or OfficialSizes(), placement, official_compat, log
+            )
     models.pipeline.set_progress_bar_config(disable=not progress_bar)
     return models
 

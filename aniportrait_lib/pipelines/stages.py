@@ -5,11 +5,13 @@
         ...
     meter.rows()   # [{"stage": "audio2mesh", "seconds": 0.41, "peak_rss_mib": 812.3, "rss_growth_mib": 3.1}]
 
-Memory is the process's resident set size (RSS: what the OS holds in RAM for it, torch's buffers
+Host memory is the process's resident set size (RSS: what the OS holds in RAM for it, torch's buffers
 included, which Python's own ``tracemalloc`` does not see). A background thread samples it every
 ``interval_s`` while a stage runs, so ``peak_rss_mib`` is the highest sample; spikes shorter than the
 interval can be missed. Where ``/proc/self/statm`` does not exist (macOS, Windows) the peak is the
-process's lifetime maximum from ``resource.getrusage`` (an upper bound), or NaN.
+process's lifetime maximum from ``resource.getrusage`` (an upper bound), or NaN. When torch has CUDA
+initialised, ``peak_gpu_mib`` is the highest GPU memory torch's allocator held for tensors during the stage
+(``torch.cuda.max_memory_allocated``; the driver's own and the cache's reserve come on top).
 """
 
 from __future__ import annotations
@@ -48,6 +50,13 @@ def _lifetime_peak_mib() -> float:
     return peak / _MIB if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
 
 
+def _cuda():
+    """torch.cuda when torch is loaded and has initialised CUDA, else None (never imports torch itself)."""
+    torch = sys.modules.get("torch")
+    cuda = getattr(torch, "cuda", None)
+    return cuda if cuda is not None and cuda.is_available() and cuda.is_initialized() else None
+
+
 def stage_key(name: str) -> str:
     """A stage name as a metric name: ``"VAE decode + mp4"`` → ``"vae_decode_mp4"``."""
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
@@ -61,6 +70,7 @@ class StageRecord:
     seconds: float  # wall-clock time
     peak_rss_mib: float  # highest RSS sampled while the stage ran
     rss_growth_mib: float  # RSS at the end minus RSS at the start (memory the stage kept)
+    peak_gpu_mib: float | None = None  # CUDA only: torch's peak allocated GPU memory during the stage
 
 
 class _PeakSampler(threading.Thread):
@@ -91,6 +101,8 @@ class StageMeter:
         self.stop()
         sampler = _PeakSampler(self.interval_s)
         sampler.start()
+        if (cuda := _cuda()) is not None:
+            cuda.reset_peak_memory_stats()
         self._running = (name, time.perf_counter(), current_rss_mib(), sampler)
 
     def stop(self) -> None:
@@ -103,7 +115,9 @@ class StageMeter:
         sampler.done.set()
         sampler.join()
         end_rss = current_rss_mib()
-        self._add(StageRecord(name, seconds, max(sampler.peak, end_rss), end_rss - start_rss))
+        cuda = _cuda()
+        gpu = cuda.max_memory_allocated() / _MIB if cuda is not None else None
+        self._add(StageRecord(name, seconds, max(sampler.peak, end_rss), end_rss - start_rss, gpu))
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -122,6 +136,7 @@ class StageMeter:
                     old.seconds + record.seconds,
                     max(old.peak_rss_mib, record.peak_rss_mib),
                     old.rss_growth_mib + record.rss_growth_mib,
+                    max((m for m in (old.peak_gpu_mib, record.peak_gpu_mib) if m is not None), default=None),
                 )
                 return
         self.records.append(record)
@@ -131,5 +146,16 @@ class StageMeter:
         return {r.stage: round(r.seconds, 3) for r in self.records}
 
     def rows(self) -> list[dict]:
-        """One dict per stage (for ``pandas.DataFrame``)."""
-        return [dict(vars(r)) for r in self.records]
+        """One dict per stage (for ``pandas.DataFrame``); ``peak_gpu_mib`` only where it was measured."""
+        return [
+            {k: v for k, v in vars(r).items() if k != "peak_gpu_mib" or v is not None} for r in self.records
+        ]
+
+    def peak_memory(self) -> dict[str, dict[str, float]]:
+        """Stage → ``{"host_mib": peak RSS, "gpu_mib": peak GPU memory (CUDA only)}`` (saved in out.json)."""
+        out = {}
+        for r in self.records:
+            out[r.stage] = {"host_mib": round(r.peak_rss_mib, 1)}
+            if r.peak_gpu_mib is not None:
+                out[r.stage]["gpu_mib"] = round(r.peak_gpu_mib, 1)
+        return out

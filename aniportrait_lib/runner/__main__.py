@@ -16,11 +16,13 @@ Exit status: 0 when every notebook ran and no metric crossed its tolerance, 1 ot
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 import yaml
 
+from aniportrait_lib.config import DEVICE_CHOICES, DTYPE_CHOICES
 from aniportrait_lib.profiles import DEFAULT_PROFILE, PROFILE_NAMES
 from aniportrait_lib.runner.report import write_reports
 from aniportrait_lib.runner.suite import NOTEBOOK_DIR, run_suite
@@ -53,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="run in this existing run folder (same profile), on what its other notebooks left there",
     )  # fmt: skip
     parser.add_argument(
+        "--device", choices=DEVICE_CHOICES, default=None,
+        help="where the notebooks' networks run (default: the machine's best; 'cpu' runs the gpu profile on "
+        "the CPU on purpose, e.g. for a dry run). Sets ANIPORTRAIT_DEVICE for the kernels",
+    )  # fmt: skip
+    parser.add_argument(
+        "--dtype", choices=DTYPE_CHOICES, default=None, help="network precision (ANIPORTRAIT_DTYPE)"
+    )
+    parser.add_argument(
         "--param", action="append", default=[], metavar="NAME=VALUE",
         help="a notebook parameter for every notebook (value read as YAML), e.g. dry_run=true, max_steps=200",
     )  # fmt: skip
@@ -72,6 +82,9 @@ def parse_params(items: list[str]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    for variable, value in (("ANIPORTRAIT_DEVICE", args.device), ("ANIPORTRAIT_DTYPE", args.dtype)):
+        if value is not None:
+            os.environ[variable] = value  # the notebook kernels inherit this environment
     try:
         parameters = parse_params(args.param)
         suite = run_suite(

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from aniportrait_lib import atomic
 from aniportrait_lib.config import Profile, save_config
+from aniportrait_lib.devices import Placement, resolve_placement
 from aniportrait_lib.paths import REPO_ROOT, outputs_root
 from aniportrait_lib.profiles import StageConfigs, get_profile, stage_configs
 
@@ -59,6 +60,8 @@ class NotebookRun:
     metrics: dict[str, Metric] = field(default_factory=dict)
     key_figure: str | None = None
     started: float = field(default_factory=time.time)
+    placement: Placement | None = None
+    """Device and dtype the notebook's networks use (:func:`aniportrait_lib.devices.resolve_placement`)."""
 
     @property
     def configs(self) -> StageConfigs:
@@ -99,7 +102,9 @@ class NotebookRun:
 
     def save_config(self, **sections: Any) -> Path:
         """Save the resolved configuration (the profile plus any stage configs) as ``config.json``."""
-        return save_config(self.out_dir / "config.json", profile=self.profile, **sections)
+        placement = self.placement.to_dict() if self.placement is not None else None
+        path = self.out_dir / "config.json"
+        return save_config(path, profile=self.profile, placement=placement, **sections)
 
     def stop_dry_run(self, summary: dict[str, Any]) -> None:
         """End a ``dry_run``: write ``summary`` (what the training would do) to ``dry_run.json`` and stop
@@ -133,12 +138,24 @@ def start_notebook(
 
     Args:
         name: the notebook's stem, e.g. ``"00_tour"``; also the name of its output folder.
-        profile: ``"quick"``, ``"cpu"`` (default) or ``"gpu"``.
+        profile: ``"quick"``, ``"cpu"`` (default) or ``"gpu"``; the device comes from the machine
+            (``ANIPORTRAIT_DEVICE`` / ``ANIPORTRAIT_DTYPE`` override it, see :mod:`aniportrait_lib.devices`).
+    Raises:
+        RuntimeError: the ``gpu`` profile on a machine without CUDA (unless ``ANIPORTRAIT_DEVICE`` says
+            where to run), before anything is written.
         output_root: where notebook folders go; ``None`` means ``outputs/`` (the runner passes its
             run folder, ``outputs/runs/<timestamp>-<profile>/``).
     """
+    resolved = get_profile(profile)
+    placement = resolve_placement(profile_dtype=resolved.dtype)
+    if resolved.device == "cuda" and placement.device == "cpu" and placement.from_machine:
+        raise RuntimeError(
+            f"notebook {name}: profile {resolved.name!r} is meant for a CUDA GPU and this machine has none "
+            f"({placement.reason}). Run it with profile='cpu' (or 'quick'), or on purpose on the CPU with "
+            "the environment variable ANIPORTRAIT_DEVICE=cpu (e.g. for a dry run)."
+        )
     run = NotebookRun(
-        name=name, profile=get_profile(profile), out_dir=resolve_output_root(output_root) / name
+        name=name, profile=resolved, out_dir=resolve_output_root(output_root) / name, placement=placement
     )
     run.out_dir.mkdir(parents=True, exist_ok=True)
     run.save_config()

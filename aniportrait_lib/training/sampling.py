@@ -34,6 +34,8 @@ import torch
 from accelerate import Accelerator, DistributedDataParallelKwargs
 from torch.utils.data import Sampler
 
+from aniportrait_lib.devices import resolve_placement
+
 __all__ = [
     "PositionSampler",
     "Shard",
@@ -49,16 +51,18 @@ def build_accelerator(
 ) -> Accelerator:
     """The ``Accelerator`` of a kit trainer, the same for one process and for N (``accelerate launch``).
 
-    * the CPU when asked or when there is no CUDA (N processes then talk over gloo);
+    * the device from :func:`aniportrait_lib.devices.resolve_placement` (CUDA, else MPS, else the CPU;
+      ``ANIPORTRAIT_DEVICE=cpu`` or ``cpu=True`` force the CPU, where N processes talk over gloo);
     * fp16 needs CUDA: elsewhere it becomes float32, with a warning (bf16 stays: CPUs run it);
     * DDP tolerates parameters without a gradient in a step (a whole-batch unconditional drop skips the
       reference UNet; a step that masks nothing leaves wav2vec2's mask embedding out).
     """
-    if mixed_precision == "fp16" and not torch.cuda.is_available():
-        warnings.warn("fp16 mixed precision needs CUDA: training in float32 on this machine", stacklevel=3)
+    device = resolve_placement("cpu" if cpu else None).device
+    if mixed_precision == "fp16" and not device.startswith("cuda"):
+        warnings.warn(f"fp16 mixed precision needs CUDA: training in float32 on {device}", stacklevel=3)
         mixed_precision = "no"
     return Accelerator(
-        cpu=cpu or not torch.cuda.is_available(), mixed_precision=mixed_precision, log_with=log_with,
+        cpu=device == "cpu", mixed_precision=mixed_precision, log_with=log_with,
         project_dir=project_dir, kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )  # fmt: skip
 

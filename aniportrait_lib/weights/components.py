@@ -14,11 +14,14 @@ Two sources of weights are supported, both in the **official key format** and bo
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
+from accelerate import init_empty_weights
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel, UNetMotionModel
+from torch import nn
 from transformers import CLIPVisionModelWithProjection
 
 from aniportrait_lib.models.image_models import build_clip_image_encoder, build_vae
@@ -27,13 +30,21 @@ from aniportrait_lib.models.scheduler import DDIMConfig, build_scheduler
 from aniportrait_lib.models.unets import build_denoising_unet, build_reference_unet
 
 from .lmk2video_checkpoints import (
+    compare_state_dicts,
     image_encoder_to_kit,
     load_checkpoint,
     load_into,
     load_official_denoising_unet,
+    official_to_kit_unet,
 )
 
-__all__ = ["Lmk2VideoComponents", "load_official_components", "load_oracle_components", "oracle_state_dict"]
+__all__ = [
+    "Lmk2VideoComponents",
+    "load_official_components",
+    "load_oracle_components",
+    "materialise",
+    "oracle_state_dict",
+]
 
 
 @dataclass
@@ -104,6 +115,45 @@ def load_oracle_components(oracle_dir: str | Path, official_compat: bool = False
     return Lmk2VideoComponents(vae, encoder, reference, denoiser, guider, scheduler).eval()
 
 
+def _place(module: nn.Module, device: torch.device | str, dtype: torch.dtype) -> nn.Module:
+    """Every floating tensor of ``module`` to ``dtype`` on ``device`` (integer buffers keep their dtype)."""
+    return module.to(device=device, dtype=dtype)
+
+
+def _count(module: nn.Module) -> str:
+    return f"{sum(p.numel() for p in module.parameters()) / 1e6:.1f} M parameters"
+
+
+def materialise(
+    build: Callable[[], nn.Module],
+    state_dict: Mapping[str, torch.Tensor],
+    source: str,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> nn.Module:
+    """Build a network without allocating its random initial weights and fill it straight from ``state_dict``.
+
+    The module is built with its parameters on the ``meta`` device (``accelerate.init_empty_weights``); each
+    tensor of the file is then cast to ``dtype``, moved to ``device`` and *assigned* as the parameter. A
+    memory-mapped checkpoint therefore never gets a second copy on the host: float32 on the CPU keeps pointing
+    at the file's pages, float16 on a GPU streams through. Peak host memory is about one component's converted
+    tensors instead of (random init + file + cast) for all of them.
+
+    Args:
+        build: makes the (empty) module, e.g. ``lambda: build_reference_unet(config)``.
+        state_dict: in the module's own key names; must hold every key (strict).
+    Raises:
+        ValueError: keys or shapes that do not match (naming ``source``).
+    """
+    with init_empty_weights():  # parameters on "meta"; buffers (e.g. positional tables) real, on the CPU
+        module = build()
+    report = compare_state_dicts(state_dict, module.state_dict(), source)
+    if not report.ok:
+        raise ValueError(f"cannot load {report}")
+    module.load_state_dict(_cast(state_dict, device, dtype), strict=True, assign=True)
+    return _place(module, device, dtype)
+
+
 def load_official_components(
     folder: str | Path,
     vae_folder: str | Path | None = None,
@@ -112,17 +162,27 @@ def load_official_components(
     unet_config: dict | None = None,
     guider_config: MultiScalePoseGuiderConfig | None = None,
     scheduler_config: DDIMConfig | None = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    log: Callable[[str], None] | None = None,
 ) -> Lmk2VideoComponents:
-    """Lmk2Video from a weights folder in the official ``pretrained_weights`` layout.
+    """Lmk2Video from a folder in the official ``pretrained_weights`` layout, on ``device`` in ``dtype``.
+
+    Loaded one component at a time, each straight to its place (:func:`materialise`; the ``.pth`` files
+    memory-mapped), so host memory peaks near the largest component, not the sum: measured on the full-size
+    stand-in folder by ``benchmarks/load_weights.py``.
 
     Args:
         folder: holds ``reference_unet.pth``, ``denoising_unet.pth``, ``motion_module.pth`` and
             ``pose_guider.pth`` (and, by default, the folders below).
         vae_folder: diffusers folder of ``stabilityai/sd-vae-ft-mse`` (default ``folder/sd-vae-ft-mse``).
         image_encoder_folder: the sd-image-variations ``image_encoder`` (default ``folder/image_encoder``).
+        official_compat: the guider keeps train-mode BatchNorm, as the official inference scripts run it.
         unet_config: UNet config; default ``folder/stable-diffusion-v1-5/unet/config.json``, else SD1.5.
         guider_config: default the released guider (320 channels, 16×88 heads).
         scheduler_config: default the official inference scheduler.
+        device, dtype: where the networks end up (every one, whatever dtype its files were saved in).
+        log: called with one line per component (what, from where, dtype, device).
     Raises:
         ValueError: a file is missing or its keys/shapes do not match (the message names the file).
     """
@@ -135,17 +195,43 @@ def load_official_components(
     sd_config = folder / "stable-diffusion-v1-5" / "unet" / "config.json"
     if unet_config is None and sd_config.is_file():
         unet_config = json.loads(sd_config.read_text())
-    reference = build_reference_unet(unet_config)
-    load_into(reference, load_checkpoint(folder / "reference_unet.pth"), "reference_unet.pth")
-    denoiser = build_denoising_unet(unet_config)
-    load_official_denoising_unet(
-        denoiser,
-        load_checkpoint(folder / "denoising_unet.pth"),
-        load_checkpoint(folder / "motion_module.pth"),
+    dtype_name = str(dtype).removeprefix("torch.")
+
+    def done(name: str, module: nn.Module, source: Path | str) -> None:
+        if log is not None:
+            log(f"loaded {name:<15} {_count(module):>20}  {dtype_name:<8} {device!s:<6} from {source}")
+
+    reference = materialise(
+        lambda: build_reference_unet(unet_config), load_checkpoint(folder / "reference_unet.pth"),
+        "reference_unet.pth", device, dtype,
+    )  # fmt: skip
+    done("reference_unet", reference, folder / "reference_unet.pth")
+    files = ("denoising_unet.pth", "motion_module.pth")
+    # the official scripts load the motion modules first, then denoising_unet.pth: its keys take precedence
+    merged = official_to_kit_unet(load_checkpoint(folder / files[1]), files[1])
+    merged.update(official_to_kit_unet(load_checkpoint(folder / files[0]), files[0]))
+    denoiser = materialise(
+        lambda: build_denoising_unet(unet_config), merged, " + ".join(files), device, dtype
     )
-    guider_config = guider_config or MultiScalePoseGuiderConfig(official_compat=official_compat)
-    guider = MultiScalePoseGuider(guider_config)
-    load_into(guider, load_checkpoint(folder / "pose_guider.pth"), "pose_guider.pth")
-    vae, encoder = build_vae(folder=vae_folder), build_clip_image_encoder(folder=image_encoder_folder)
+    del merged
+    done("denoising_unet", denoiser, f"{folder / files[0]} + {files[1]}")
+    guider_config = guider_config or MultiScalePoseGuiderConfig()
+    if official_compat != guider_config.official_compat:
+        guider_config = replace(guider_config, official_compat=official_compat)
+    guider = materialise(
+        lambda: MultiScalePoseGuider(guider_config), load_checkpoint(folder / "pose_guider.pth"),
+        "pose_guider.pth", device, dtype,
+    )  # fmt: skip
+    done("pose_guider", guider, folder / "pose_guider.pth")
+    vae = _place(build_vae(folder=vae_folder), device, dtype)
+    done("vae", vae, vae_folder)
+    encoder = _place(build_clip_image_encoder(folder=image_encoder_folder), device, dtype)
+    done("image_encoder", encoder, image_encoder_folder)
     scheduler = build_scheduler(scheduler_config)
     return Lmk2VideoComponents(vae, encoder, reference, denoiser, guider, scheduler).eval()
+
+
+def _cast(state: Mapping[str, torch.Tensor], device, dtype) -> dict[str, torch.Tensor]:
+    return {
+        k: v.to(device=device, dtype=dtype if v.is_floating_point() else v.dtype) for k, v in state.items()
+    }

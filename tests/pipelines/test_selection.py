@@ -222,8 +222,9 @@ def test_official_folder_gives_the_same_video_as_its_components(official_folder,
         guider_config=_oracle_guider_config(configs, False),
         scheduler_config=DDIMConfig(**configs["scheduler"]),
     )
-    models = resolve_weights(f"official:{folder}", audio=False, official_sizes=sizes)
-    assert models.config == GenerateConfig() and models.notes == []  # sampled the official way
+    models = resolve_weights(f"official:{folder}", audio=False, official_sizes=sizes, official_compat=False)
+    assert models.config == GenerateConfig()  # the official sampling settings, the kit's numerics
+    assert len(models.notes) == 1 and "the kit's way" in models.notes[0]
     parts = load_official_components(folder, guider_config=sizes.guider_config,
                                      scheduler_config=sizes.scheduler_config)  # fmt: skip
     direct = Pose2VideoPipeline.from_components(parts)
@@ -243,6 +244,48 @@ def test_official_folder_gives_the_same_video_as_its_components(official_folder,
         "VAE decode + interpolation + mp4",
     }
     assert set(saved["seconds"]) == stages  # the models came resolved: no "load weights" stage
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["A", "B"])
+def test_default_official_path_matches_the_official_pipeline(official_folder, oracle_dir, case):
+    """``official:`` by default samples as the official scripts: the oracle's videos (case B: 20 frames in
+    wrap-around windows) come out of the resolved models with their own settings, train-mode BatchNorm
+    and ``2·uint8 − 1`` pose inputs included."""
+    import PIL.Image
+
+    folder, configs = official_folder
+    sizes = OfficialSizes(guider_config=_oracle_guider_config(configs, False),
+                          scheduler_config=DDIMConfig(**configs["scheduler"]))  # fmt: skip
+    models = resolve_weights(f"official:{folder}", audio=False, official_sizes=sizes)
+    assert models.notes == [] and models.config.wrap_around and models.pipeline.config.official_compat
+    assert models.pipeline.pose_guider.training or any(
+        m.training for m in models.pipeline.pose_guider.modules() if isinstance(m, torch.nn.BatchNorm2d)
+    )
+    data = torch.load(oracle_dir / "pipeline_io.pt", weights_only=True)[case]
+    config = models.config
+    videos = models.pipeline(
+        PIL.Image.open(oracle_dir / "pipe_ref_image.png"), data["pose_images"].numpy(),
+        data["ref_pose_image"].numpy(), width=128, height=128, num_inference_steps=data["steps"],
+        guidance_scale=config.guidance_scale, generator=torch.manual_seed(config.seed),
+        context_frames=config.context_frames, context_overlap=config.context_overlap,
+        wrap_around=config.wrap_around,
+    ).videos  # fmt: skip
+    torch.testing.assert_close(videos, data["video"], atol=1e-3, rtol=0)
+
+
+def test_models_end_in_one_dtype_whatever_their_files(tiny_kit_run):
+    """A part saved in float16 (e.g. an fp16 image_encoder folder) is cast with the rest: on the CPU,
+    a network left in float16 beside float32 ones fails with "expected m1 and m2 to have the same dtype"."""
+    models = resolve_weights(f"kit:{tiny_kit_run}", audio=False)
+    models.pipeline.image_encoder.half()
+    models.to("cpu", torch.float32)
+    dtypes = {p.dtype for m in models.pipeline.components.values() if isinstance(m, torch.nn.Module)
+              for p in m.parameters()}  # fmt: skip
+    assert dtypes == {torch.float32}
+    models.to("cpu", torch.bfloat16)
+    assert models.placement == {"device": "cpu", "dtype": "bfloat16"}
+    assert models.pipeline.image_encoder.dtype == models.pipeline.vae.dtype == torch.bfloat16
 
 
 @pytest.mark.slow
