@@ -9,8 +9,14 @@ official AniPortrait extractor takes BGR uint8, e.g. straight from ``cv2.imread`
 | (H, W, 3) | BGR or RGB | channels reversed if BGR |
 | (H, W, 4) | BGRA or RGBA | alpha dropped (not composited), then as above |
 
-Only uint8 is accepted (a float or 16-bit array raises: the caller knows its range, we don't);
-images read from files go through :func:`read_image`, which converts 16-bit files by ``/257``.
+Only uint8 is accepted (a float or 16-bit array raises: the caller knows its range, we don't).
+
+Image **files** are read by :func:`read_image` (and :func:`read_rgb_image`), the one reader of the kit
+(``LandmarkExtractor.detect_file`` and the generation pipelines' portraits both use it): OpenCV decodes
+PNG, JPEG, WebP, BMP, TIFF, GIF ...; 16-bit files are scaled by ``/257`` (Pillow's ``convert("RGB")``
+clips a 16-bit greyscale PNG to white); palette images are expanded; an alpha channel is dropped (not
+composited, as ``cv2.imread`` does in the official code); the EXIF orientation is applied, so a phone
+photo stored sideways is read upright.
 Images with a side under ``min_side`` pixels are rejected: MediaPipe's detector works at 128 px
 and its landmark model at 256 px, so a smaller face carries no usable detail.
 """
@@ -66,10 +72,13 @@ def to_rgb_uint8(
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file as stored (grey, BGR or BGRA; uint8), for :func:`to_rgb_uint8` with "bgr".
+    """Read an image file upright as uint8 greyscale (H, W) or BGR (H, W, 3), for :func:`to_rgb_uint8`.
+
+    Grey files stay (H, W); colour, palette and alpha files give BGR (alpha dropped); 16-bit files are
+    scaled by ``/257``; the EXIF orientation is applied (see the module docstring).
 
     Raises:
-        ValueError: missing, empty or undecodable file (the message names it).
+        ValueError: missing, empty or undecodable file, or an unsupported pixel type (the message names it).
     """
     path = Path(path)
     if not path.is_file():
@@ -77,11 +86,22 @@ def read_image(path: str | Path) -> np.ndarray:
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: empty file")
     data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    # ANYDEPTH keeps 16 bits (scaled below, not clipped); ANYCOLOR keeps grey as one channel and turns
+    # palette / alpha images into BGR; unlike IMREAD_UNCHANGED, both apply the EXIF orientation.
+    image = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     if image is None:
         raise ValueError(f"{path}: not a decodable image (corrupt or unsupported format)")
     if image.dtype == np.uint16:
         image = np.round(image / 257.0).astype(np.uint8)
     if image.dtype != np.uint8:
-        raise ValueError(f"{path}: unsupported pixel type {image.dtype}")
+        raise ValueError(f"{path}: unsupported pixel type {image.dtype} (expected 8 or 16 bits per channel)")
     return image
+
+
+def read_rgb_image(path: str | Path) -> np.ndarray:
+    """Read an image file (:func:`read_image`) as (H, W, 3) uint8 RGB, of any size.
+
+    Raises:
+        ValueError: missing, empty, undecodable or unsupported file (the message names it).
+    """
+    return to_rgb_uint8(read_image(path), "bgr", min_side=1, where=str(path))

@@ -29,6 +29,7 @@ import PIL.Image
 from aniportrait_lib.data.face_track import crop_frame, portrait_crop_box
 from aniportrait_lib.landmarks.drawing import draw_landmarks
 from aniportrait_lib.landmarks.extract import LandmarkExtractor
+from aniportrait_lib.landmarks.image_input import read_rgb_image, to_rgb_uint8
 
 __all__ = ["Portrait", "face_crop", "load_portrait", "reference_pose_image"]
 
@@ -72,7 +73,14 @@ def face_crop(rgb: np.ndarray, scale: float, extractor, where: str = "<portrait>
 def load_portrait(image: str | Path | np.ndarray, config, extractor=None) -> Portrait:
     """Read (if a path), convert to RGB, face-crop (if configured), resize to the output size, find the face.
 
+    A file is read like :meth:`~aniportrait_lib.landmarks.extract.LandmarkExtractor.detect_file` reads it
+    (:func:`~aniportrait_lib.landmarks.image_input.read_image`: upright by its EXIF orientation; 16-bit,
+    palette, greyscale and alpha files to 8-bit RGB). With several faces the largest is used and a
+    ``UserWarning`` names the file and how many faces were found.
+
     Args:
+        image: a file path, or an (H, W, 3) uint8 RGB array ((H, W) greyscale and RGBA are converted; any
+            other dtype raises).
         config: a :class:`~aniportrait_lib.pipelines.generate.GenerateConfig` (size, detection, crop).
         extractor: a :class:`~aniportrait_lib.landmarks.extract.LandmarkExtractor` to reuse (else one is
             made and closed).
@@ -80,13 +88,11 @@ def load_portrait(image: str | Path | np.ndarray, config, extractor=None) -> Por
     Raises:
         ValueError: unreadable image or no face (the message names the file).
     """
-    where = str(image) if isinstance(image, (str, Path)) else "the portrait array"
     if isinstance(image, (str, Path)):
-        try:
-            image = np.asarray(PIL.Image.open(image).convert("RGB"))
-        except (OSError, ValueError) as err:
-            raise ValueError(f"{where} is not a readable image: {err}") from err
-    rgb = np.asarray(PIL.Image.fromarray(np.asarray(image, np.uint8)).convert("RGB"))
+        where, rgb = str(image), read_rgb_image(image)
+    else:
+        where = "the portrait array"
+        rgb = to_rgb_uint8(np.asarray(image), "rgb", min_side=1, where=where)  # a 16-bit array raises
     own = extractor is None
     extractor = extractor or LandmarkExtractor()
     size = (config.width, config.height)

@@ -75,6 +75,32 @@ def test_tiled_portrait_twice(extractor, portrait_bgr):
     assert face.n_faces_found == 2
 
 
+def test_three_faces_are_counted_and_the_largest_kept(extractor, portrait_bgr):
+    canvas = np.zeros((1024, 1024, 3), np.uint8)  # a 2x2 grid: faces ~1/5 of the side, above the ~1/8 limit
+    for x, y, side in [(16, 16, 480), (528, 40, 420), (40, 528, 440)]:
+        small = cv2.resize(portrait_bgr, (side, side), interpolation=cv2.INTER_AREA)
+        canvas[y : y + side, x : x + side] = small
+    with pytest.warns(UserWarning, match=r"^3 faces found in group\.png frame 0; keeping the largest"):
+        face = extractor.detect(canvas, where="group.png frame 0")
+    assert face.n_faces_found == 3
+    assert face.lmks[:, :2].max() < 0.5  # the top-left face, the largest
+
+
+def test_small_faces_error_says_why(extractor, portrait_bgr):
+    canvas = np.zeros((1024, 1024, 3), np.uint8)
+    canvas[100:340, 100:340] = cv2.resize(portrait_bgr, (240, 240), interpolation=cv2.INTER_AREA)
+    with pytest.raises(ValueError, match=r"no face found in small\.png .*1/8 of the image's longer side"):
+        extractor.detect(canvas, where="small.png")
+
+
+def test_16_bit_greyscale_file(extractor, portrait_bgr, tmp_path):
+    grey = cv2.cvtColor(portrait_bgr, cv2.COLOR_BGR2GRAY)
+    cv2.imwrite(str(tmp_path / "grey8.png"), grey)
+    cv2.imwrite(str(tmp_path / "grey16.png"), grey.astype(np.uint16) * 257)
+    face16 = extractor.detect_file(tmp_path / "grey16.png")
+    np.testing.assert_array_equal(face16.lmks, extractor.detect_file(tmp_path / "grey8.png").lmks)
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [(b"", "empty file"), (b"\x89PNG\r\n\x1a\n garbage", "not a decodable image")],
@@ -122,6 +148,14 @@ def test_video_where_face_leaves_frame(extractor, portrait_bgr, tmp_path):
         video.frame(n - 1)
     x_centre = np.nanmean(video.lmks[: missing[0], :, 0], axis=1)
     assert np.all(np.diff(x_centre) > 0)  # the face moves right
+
+
+def test_video_without_any_face_warns_naming_the_file(extractor, tmp_path):
+    path = tmp_path / "empty_room.mp4"
+    iio.imwrite(path, np.full((6, 128, 128, 3), 90, np.uint8), fps=10, codec="libx264", macro_block_size=16)
+    with pytest.warns(UserWarning, match=r"no face found in any of the 6 frames of .*empty_room\.mp4"):
+        video = extractor.detect_video(path)
+    assert not video.found.any()
 
 
 def test_video_results_do_not_depend_on_workers(portrait_bgr):
