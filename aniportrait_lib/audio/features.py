@@ -102,11 +102,13 @@ def decode_audio(path: str | Path) -> tuple[np.ndarray, int]:
     """Decode any common audio file to ``(samples (N, C) float32 in [-1, 1], sample_rate)``.
 
     Raises:
-        ValueError: the file is missing, is not audio, is corrupt, or has no audio stream.
+        ValueError: the file is missing, empty (0 bytes), is not audio, is corrupt, or has no audio stream.
     """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: audio file not found")
+    if path.stat().st_size == 0:  # both decoders would fail with a long "format not recognised" error
+        raise ValueError(f"{path}: empty audio file (0 bytes)")
     try:
         return _decode_soundfile(path)
     except soundfile.LibsndfileError as sf_error:
@@ -137,13 +139,13 @@ def load_waveform(path: str | Path, config: AudioFeatureConfig | None = None) ->
     """Decode ``path`` to a (N,) float32 mono waveform at ``config.sampling_rate``.
 
     Raises:
-        ValueError: unreadable file, or a file with zero audio samples.
+        ValueError: unreadable file, or an empty one: 0 bytes, or a header without samples.
     """
     config = config or AudioFeatureConfig()
     samples, rate = decode_audio(path)
     waveform = to_mono_16k(samples, rate, config.sampling_rate, config.resample_type)
     if waveform.size == 0:
-        raise ValueError(f"{path}: the audio stream is empty (0 samples)")
+        raise ValueError(f"{path}: empty audio file (a header but 0 samples)")
     if not np.all(np.isfinite(waveform)):
         raise ValueError(f"{path}: decoded samples contain NaN or infinity (corrupt file?)")
     return waveform

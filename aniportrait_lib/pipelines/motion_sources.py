@@ -9,7 +9,9 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -58,20 +60,57 @@ def resample_motion(values: np.ndarray, source_fps: float, target_fps: float, n_
     return values[low] * (1 - weight) + values[high] * weight
 
 
-def reenact_video(portrait, video: Path, retarget_config=None):
+def reenact_video(
+    portrait, video: Path, retarget_config=None, on_face_lost: Literal["warn", "error"] = "warn"
+):
     """A source video's face motion retargeted onto ``portrait`` (official vid2vid), and its audio if any.
+
+    Like the official script, the source is cut at its first frame without a face (a face that leaves the
+    picture, or that MediaPipe loses); the frames after it are not reenacted.
+
+    Args:
+        portrait: anything with ``lmks3d`` (468, 3) and ``trans_mat`` (4, 4), e.g. a
+            :class:`~aniportrait_lib.pipelines.portrait.Portrait`.
+        video: the source video file.
+        retarget_config: a :class:`~aniportrait_lib.landmarks.retarget.RetargetConfig` (default official).
+        on_face_lost: when the face is lost before the last frame: "warn" (default) keeps the frames
+            before it and says how many of how many with a ``UserWarning``; "error" raises ``ValueError``.
 
     Returns:
         ``(performance, audio)``: a :class:`~aniportrait_lib.landmarks.performance.Performance` with one
-        frame per source frame, and the video's audio as ``(samples, 16000)`` (None if it has none).
+        frame per kept source frame, and the video's audio as ``(samples, 16000)`` (None if it has none;
+        the whole track: the renderer trims it to the video).
+
+    Raises:
+        ValueError: no face in the video's first frame (or in any), an unreadable video, or, with
+            ``on_face_lost="error"``, a face lost before the end (messages name the file).
     """
+    if on_face_lost not in ("warn", "error"):
+        raise ValueError(f"on_face_lost must be 'warn' or 'error', got {on_face_lost!r}")
     # heavy, and needed by this function only: the audio package loads torch, the extractor MediaPipe
     from aniportrait_lib.audio.features import load_waveform
     from aniportrait_lib.landmarks.extract import LandmarkExtractor
 
     info = probe_video(video)
-    with LandmarkExtractor() as extractor:
+    with LandmarkExtractor() as extractor, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="no face found in any")  # raised as an error below
         landmarks = extractor.detect_video(video)
+    total = len(landmarks.found)
+    if not landmarks.found.any():
+        raise ValueError(f"{video}: no face found in any of its {total} frames, nothing to reenact")
+    kept = int(np.argmin(landmarks.found)) if not landmarks.found.all() else total
+    if 0 < kept < total:
+        seconds = f"{kept / landmarks.fps:.2f} s of {total / landmarks.fps:.2f} s"
+        if on_face_lost == "error":
+            raise ValueError(
+                f"{video}: the face is lost at frame {kept} of {total} ({seconds} have a face); "
+                f"on_face_lost='warn' reenacts the {kept} frames before it"
+            )
+        warnings.warn(
+            f"{video}: the face is lost at frame {kept}; reenacting only the {kept} frames before it, "
+            f"of {total} ({seconds})",
+            stacklevel=2,
+        )
     performance = retarget(landmarks, portrait, retarget_config or RetargetConfig())
     audio = (load_waveform(video), 16_000) if info.audio_sample_rate else None
     return performance, audio

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import imageio_ffmpeg
@@ -16,6 +17,7 @@ from aniportrait_lib.audio.features import (
     features_from_waveform,
     frame_count,
     load_audio_features,
+    load_waveform,
     normalize_waveform,
 )
 
@@ -130,6 +132,19 @@ def test_empty_and_missing_files(tmp_path):
         load_audio_features(tmp_path / "nowhere.wav")
     with pytest.raises(ValueError, match="NaN"):
         features_from_waveform(np.array([0.0, np.nan], np.float32))
+
+
+@pytest.mark.parametrize("kind", ["header_only", "zero_bytes"])
+def test_empty_wav_is_one_short_message(tmp_path, kind):
+    path = tmp_path / f"{kind}.wav"
+    if kind == "header_only":  # a valid 44-byte WAV header announcing 0 samples
+        soundfile.write(path, np.zeros(0, np.float32), 16000, subtype="PCM_16")
+    else:
+        path.write_bytes(b"")
+    with pytest.raises(ValueError, match="^" + re.escape(f"{path}: empty audio file (")) as info:
+        load_waveform(path)
+    assert "libsndfile" not in str(info.value) and "FFmpeg" not in str(info.value)  # no decoder noise
+    assert len(str(info.value)) < len(str(path)) + 60
 
 
 def test_video_without_audio_stream(tmp_path):
