@@ -88,17 +88,23 @@ class FilmInterpolator:
     """
 
     def __init__(self, path: str | Path, device: str = "cpu") -> None:
-        import torch  # the optional FILM method only: the rest of this module (optical flow) is torch-free
+        """Load the TorchScript file onto ``device``.
+
+        Raises:
+            FileNotFoundError: no file at ``path``.
+            ValueError: naming the file: truncated, corrupt, or not a TorchScript model (e.g. a state dict).
+        """
+        # the optional FILM method only: the rest of this module (optical flow) is torch-free
+        import torch
+
+        from aniportrait_lib.weights.checkpoint_io import load_torchscript
 
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(
                 f"FILM weights not found at {path} (optional: the optical-flow method needs none)"
             )
-        try:
-            self.model = torch.jit.load(str(path), map_location=device).eval()
-        except RuntimeError as err:
-            raise ValueError(f"{path} is not a TorchScript FILM model: {err}") from err
+        self.model = load_torchscript(path, map_location=device).eval()
         self.device = device
         self.dtype = next(self.model.parameters(), torch.zeros(())).dtype
 

@@ -17,7 +17,8 @@ Why each piece:
   and CUDA) random states are saved, so dropout, SpecAugment masks and data order continue as if
   the run had never stopped;
 * **safe loading**: everything is stored as tensors and plain Python values and read back with
-  ``torch.load(weights_only=True)``.
+  ``torch.load(weights_only=True)`` (:func:`~aniportrait_lib.weights.checkpoint_io.read_torch_file`: a
+  truncated, corrupt or unsafe file, or one whose model does not fit, is one ``ValueError`` naming it).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ import torch
 from torch import nn
 
 from aniportrait_lib.atomic import atomic_torch_save, atomic_write_bytes
+from aniportrait_lib.weights.checkpoint_io import read_torch_file
+from aniportrait_lib.weights.lmk2video_checkpoints import compare_state_dicts
 
 LATEST_FILE = "latest"
 """Name of the text file holding the file name of the newest complete checkpoint."""
@@ -181,27 +184,31 @@ def load_training_state(
             there to refuse the checkpoint.
 
     Raises:
-        ValueError: the file is unreadable or is not a checkpoint written by :func:`save_training_state`,
-            and whatever ``check`` raises (nothing is restored then).
+        ValueError: naming the file: it is unreadable (missing, truncated, corrupt, pickled Python objects),
+            not a checkpoint written by :func:`save_training_state`, or its model / optimizer / scheduler
+            state does not fit the given objects; and whatever ``check`` raises (nothing is restored then).
     """
     path = Path(path)
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as error:
-        raise ValueError(f"{path}: could not read training checkpoint ({error})") from error
+    # read whole, not memory-mapped: the tensors are restored into live optimizer / RNG state
+    payload = read_torch_file(path, what="training checkpoint", mmap=False)
     if not isinstance(payload, dict) or not {"step", "model", "rng"} <= set(payload):
         raise ValueError(f"{path}: not a training checkpoint (needs step, model, rng)")
     if check is not None:
         check(path, payload["extra"])
+    report = compare_state_dicts(payload["model"], model.state_dict(), "model")
+    if not report.ok:
+        problems = str(report).removeprefix("model: ")
+        raise ValueError(f"{path}: the saved model does not fit this model ({problems})")
     model.load_state_dict(payload["model"])
-    if optimizer is not None:
-        if payload["optimizer"] is None:
-            raise ValueError(f"{path}: holds no optimizer state")
-        optimizer.load_state_dict(payload["optimizer"])
-    if scheduler is not None:
-        if payload["scheduler"] is None:
-            raise ValueError(f"{path}: holds no scheduler state")
-        scheduler.load_state_dict(payload["scheduler"])
+    for name, target in (("optimizer", optimizer), ("scheduler", scheduler)):
+        if target is None:
+            continue
+        if payload[name] is None:
+            raise ValueError(f"{path}: holds no {name} state")
+        try:
+            target.load_state_dict(payload[name])
+        except (ValueError, KeyError, RuntimeError, TypeError) as error:
+            raise ValueError(f"{path}: the saved {name} state does not fit this {name} ({error})") from error
     if restore_rng:
         restore_rng_state(payload["rng"])
     return TrainingState(step=payload["step"], path=path, extra=payload["extra"])

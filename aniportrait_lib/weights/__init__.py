@@ -6,7 +6,8 @@ Reading order:
 module                      what it holds
 ==========================  =========================================================================
 ``layout``                  the official ``pretrained_weights/`` layout: what is present, what is missing
-``lmk2video_checkpoints``   official Lmk2Video ``.pth`` keys ↔ the kit's diffusers keys; safe loading
+``checkpoint_io``           the one safe reader of weight files (memory-mapped; one ValueError per bad file)
+``lmk2video_checkpoints``   official Lmk2Video ``.pth`` keys ↔ the kit's diffusers keys; motion-module checks
 ``animatediff``             AnimateDiff ``mm_sd_v15_v2.ckpt`` (stage 2's official start): manifest, loader
 ``audio_checkpoints``       official ``audio2mesh.pt`` / ``audio2pose.pt`` ↔ the kit's Audio2Lmk models
 ``components``              the six Lmk2Video parts filled from an official folder or the test oracle
@@ -19,5 +20,5 @@ module                      what it holds
 
 ``python -m aniportrait_lib.weights check | layout | show | index`` is the command line. Nothing here
 downloads anything: weights come from local folders, and checkpoints load with ``weights_only=True`` or
-from safetensors.
+from safetensors, through :func:`~.checkpoint_io.load_checkpoint`.
 """

@@ -1,6 +1,8 @@
 """``python -m aniportrait_lib.weights``: what weights you have and what is missing.
 
 python -m aniportrait_lib.weights check [FOLDER] [--deep]   the official folder: present / missing
+                                                            (exit 1 if a required file is missing, or with
+                                                            --deep, if a checkpoint is unreadable or unfit)
 python -m aniportrait_lib.weights layout                    the official folder layout
 python -m aniportrait_lib.weights show FOLDER               the kit exports in FOLDER (their index)
 python -m aniportrait_lib.weights index RUN_FOLDER          index a run made before exports had indexes
@@ -76,7 +78,10 @@ def _deep(folder: Path) -> list[str]:
         print(result.describe())
     if not results:
         print("  no AniPortrait checkpoint present")
-    return [r.component for r in results if not r.ok]
+    failed = [r.component for r in results if not r.ok]
+    if failed:
+        print(f"\n{len(failed)} checkpoint(s) unreadable or not fitting the kit: {', '.join(failed)}")
+    return failed
 
 
 if __name__ == "__main__":

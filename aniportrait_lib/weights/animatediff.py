@@ -26,20 +26,17 @@ layout it found instead of listing hundreds of keys.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from aniportrait_lib.weights.layout import ANIMATEDIFF_FILE
 from aniportrait_lib.weights.lmk2video_checkpoints import (
-    compare_state_dicts,
+    check_motion_modules,
+    describe_motion_file,
     load_checkpoint,
     load_into,
-    official_to_kit_unet,
 )
 
 __all__ = [
@@ -53,48 +50,12 @@ __all__ = [
 ANIMATEDIFF_MANIFEST = Path(__file__).with_name("manifests") / "mm_sd_v15_v2.json"
 """Key → [shape, dtype] of the published ``mm_sd_v15_v2.ckpt`` (with its size, hash and derivation notes)."""
 
-MOTION = "motion_modules"
-_MODULE = re.compile(r"^(.*?\.motion_modules\.\d+)\.")
-
 
 @cache
 def animatediff_manifest() -> dict[str, tuple[tuple[int, ...], str]]:
     """Official key → (shape, dtype) of ``mm_sd_v15_v2.ckpt``, in the file's order."""
     keys = json.loads(ANIMATEDIFF_MANIFEST.read_text())["keys"]
     return {key: (tuple(shape), dtype) for key, (shape, dtype) in keys.items()}
-
-
-def describe_motion_file(shapes: Mapping[str, torch.Tensor | tuple[int, ...]]) -> str:
-    """One line on what motion-module layout a checkpoint holds (official or kit key names).
-
-    E.g. ``"588 motion-module tensors in 21 modules, 32-frame positional table, mid-block module: yes
-    (AnimateDiff v2 layout)"``.
-    """
-    shape = {k: tuple(getattr(v, "shape", v)) for k, v in shapes.items() if MOTION in k}
-    if not shape:
-        example = next(iter(shapes), None)
-        return f"no motion-module tensors among its {len(shapes)} (e.g. {example!r})"
-    modules = {m.group(1) for k in shape if (m := _MODULE.match(k))}
-    tables = {s[1] for k, s in shape.items() if k.endswith(".pe") and len(s) == 3}
-    frames = "/".join(str(n) for n in sorted(tables)) or "no"
-    mid = any(k.startswith("mid_block.") for k in shape)
-    if tables == {32} and mid:
-        kind = "AnimateDiff v2 layout"
-    elif tables == {24} and not mid:
-        kind = "AnimateDiff v1 layout, as mm_sd_v15.ckpt"
-    elif tables == {32} and not mid:
-        kind = "AnimateDiff v3-like layout, as v3_sd15_mm.ckpt"
-    else:
-        kind = "not a layout the official code uses"
-    return (
-        f"{len(shape)} motion-module tensors in {len(modules)} modules, {frames}-frame positional table, "
-        f"mid-block module: {'yes' if mid else 'no'} ({kind})"
-    )
-
-
-def _examples(keys: list[str], limit: int = 3) -> str:
-    shown = ", ".join(keys[:limit])
-    return f"{len(keys)} ({shown}{', …' if len(keys) > limit else ''})"
 
 
 def load_animatediff_motion(unet: nn.Module, path: str | Path) -> None:
@@ -111,19 +72,5 @@ def load_animatediff_motion(unet: nn.Module, path: str | Path) -> None:
             mis-shaped keys with their counts).
     """
     path = Path(path)
-    state = load_checkpoint(path)
-    found = {k: v for k, v in state.items() if MOTION in k}
-    converted = official_to_kit_unet(found, path.name)
-    expected = {k: v for k, v in unet.state_dict().items() if MOTION in k}
-    report = compare_state_dicts(converted, expected, path.name)
-    if not found or not report.ok:
-        problems = [f"{label} {_examples(keys)}" for label, keys in
-                    (("missing", report.missing), ("unexpected", report.unexpected)) if keys]  # fmt: skip
-        if report.mismatched:
-            key, (got, want) = next(iter(report.mismatched.items()))
-            problems.append(f"mis-shaped {len(report.mismatched)} (e.g. {key}: file {got}, UNet {want})")
-        raise ValueError(
-            f"{path}: not the motion modules of this UNet (it has {describe_motion_file(expected)}); "
-            f"the file has {describe_motion_file(state)}; " + "; ".join(problems)
-        )
+    converted = check_motion_modules(unet, load_checkpoint(path), path)
     load_into(unet, converted, path.name, strict=False)

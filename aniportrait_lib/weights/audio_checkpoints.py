@@ -9,7 +9,8 @@ wav2vec2's positional convolution, whose names depend on the torch version that 
 
 Loading rules (matching how the official scripts load, but strict about everything else):
 
-* files are read with ``torch.load(weights_only=True)`` (no pickled code) or safetensors;
+* files are read with ``torch.load(weights_only=True)`` (no pickled code) or safetensors, memory-mapped
+  (:mod:`.checkpoint_io`: one ``ValueError`` naming the file for any unreadable one);
 * floating tensors are cast to the model's dtype (released files may be fp16);
 * the official loader is ``strict=False`` after reading wav2vec2 from its HF folder, so a file may
   omit **all** ``audio_encoder.*`` keys: they then come from a local ``wav2vec2-base-960h`` folder,
@@ -20,16 +21,15 @@ Loading rules (matching how the official scripts load, but strict about everythi
 
 from __future__ import annotations
 
-import pickle
 import warnings
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
 from aniportrait_lib.audio.audio2mesh import Audio2Mesh, Audio2MeshConfig
 from aniportrait_lib.audio.audio2pose import Audio2Pose, Audio2PoseConfig
+from aniportrait_lib.weights.checkpoint_io import load_checkpoint
 
 ENCODER_PREFIX = "audio_encoder."
 WEIGHT_NORM_RENAMES = {
@@ -40,28 +40,17 @@ WEIGHT_NORM_RENAMES = {
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a checkpoint file safely (``weights_only=True`` or safetensors) onto the CPU.
+    """Read a checkpoint file safely (:func:`~.checkpoint_io.load_checkpoint`: ``weights_only=True``,
+    memory-mapped, or safetensors) onto the CPU.
 
     A ``{"state_dict": ...}`` wrapper and a DataParallel ``module.`` prefix are removed.
 
     Raises:
-        ValueError: missing file, unreadable file, or content that is not a tensor dict.
+        ValueError: naming the file: missing, truncated, corrupt, pickled Python objects, or content that is
+            not a dict of tensors.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: checkpoint not found")
-    try:
-        if path.suffix == ".safetensors":
-            state = load_file(str(path), device="cpu")
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
-        raise ValueError(f"{path}: could not read checkpoint ({error})") from error
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path}: expected a dict of tensors (a state_dict)")
-    if state and all(key.startswith("module.") for key in state):
+    state = load_checkpoint(path)
+    if all(key.startswith("module.") for key in state):
         state = {key[len("module.") :]: value for key, value in state.items()}
     return state
 

@@ -3,9 +3,13 @@
 For every AniPortrait file that is present, the expected keys and shapes come from the kit's own
 networks built on the meta device (no memory for weights), translated to the official key format by
 the converters; the file is opened memory-mapped (safetensors, or ``torch.load(weights_only=True,
-mmap=True)``), so even the 3 GB denoiser is checked without reading it into RAM. A mismatch is
-reported with the missing, unexpected and mis-shaped keys, the same lists the loaders raise with.
+mmap=True)``: :mod:`.checkpoint_io`, the loaders' own reader), so even the 3 GB denoiser is checked without
+reading it into RAM. A mismatch is reported with the missing, unexpected and mis-shaped keys, the same lists
+the loaders raise with, and with what the file looks like where that is easy to tell (a 2-D UNet checkpoint
+in place of ``motion_module.pth``). A file the loaders could not read (truncated, corrupt, pickled Python
+objects, not a state dict) is reported as UNREADABLE with the reason, never as "ok".
 
+FILM's optional ``film_net_fp16.pt`` (TorchScript) is only checked to be a complete TorchScript archive.
 AnimateDiff's optional ``mm_sd_v15_v2.ckpt`` is checked against its manifest
 (:mod:`~aniportrait_lib.weights.animatediff`: the published file's keys and shapes): strict on keys and
 shapes, tolerant of the floating dtype (float32 as published, or float16 / bfloat16, which load with a cast).
@@ -19,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 
 from aniportrait_lib.audio.audio2mesh import Audio2Mesh, Audio2MeshConfig
 from aniportrait_lib.audio.audio2pose import Audio2Pose, Audio2PoseConfig
@@ -27,8 +30,14 @@ from aniportrait_lib.models.pose_guider import MultiScalePoseGuider
 from aniportrait_lib.models.unets import build_denoising_unet, build_reference_unet
 from aniportrait_lib.weights.animatediff import animatediff_manifest
 from aniportrait_lib.weights.audio_checkpoints import kit_to_official
+from aniportrait_lib.weights.checkpoint_io import (
+    check_torchscript,
+    checkpoint_format,
+    load_checkpoint,
+    read_safetensors_header,
+)
 from aniportrait_lib.weights.layout import COMPONENTS
-from aniportrait_lib.weights.lmk2video_checkpoints import kit_to_official_unet
+from aniportrait_lib.weights.lmk2video_checkpoints import describe_keys, kit_to_official_unet
 
 MOTION_KEY = "motion_module"
 """Substring of every motion-module key in the official denoiser (spec, manifests README)."""
@@ -57,11 +66,15 @@ class DeepCheck:
     wrong_dtypes: dict[str, str] = field(default_factory=dict)
     """Key → dtype of tensors no loader accepts (checked where a floating dtype is expected)."""
     note: str = ""
+    unreadable: str = ""
+    """Why the file could not be read (the loaders' message without the path); empty when it was read."""
 
     def describe(self, limit: int = 5) -> str:
         """One line (ok) or a short block listing what does not fit."""
         if self.ok:
             return f"  ok       {self.component:<15} {self.path.name}  {self.note}".rstrip()
+        if self.unreadable:
+            return f"  UNREADABLE {self.component:<13} {self.path.name}  {self.unreadable}"
         lines = [f"  MISMATCH {self.component:<15} {self.path.name}  {self.note}".rstrip()]
         for label, keys in (("missing", self.missing), ("unexpected", self.unexpected)):
             if keys:
@@ -75,21 +88,18 @@ class DeepCheck:
 
 
 def read_entries(path: Path) -> dict[str, Entry]:
-    """Key → (shape, dtype name) of a checkpoint, its data left on disk where the format allows."""
-    if path.suffix == ".safetensors":
-        with safe_open(str(path), framework="pt") as f:
-            slices = {k: f.get_slice(k) for k in f.keys()}
-            return {k: (tuple(s.get_shape()), _SAFETENSORS_DTYPES.get(s.get_dtype(), s.get_dtype()))
-                    for k, s in slices.items()}  # fmt: skip
-    try:
-        state = _load_mapped(path)
-    except Exception as err:  # unpickling errors come in several types; all mean "not a safe checkpoint"
-        raise ValueError(f"{path} is not a loadable checkpoint: {err}") from err
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise ValueError(f"{path} holds a {type(state).__name__}, not a state dict")
-    return {k: _entry(v) for k, v in state.items() if isinstance(v, torch.Tensor)}
+    """Key → (shape, dtype name) of a checkpoint, its data left on disk (a safetensors header, or a
+    memory-mapped ``torch.load``).
+
+    Raises:
+        ValueError: naming ``path``: what the loaders refuse (:func:`~.checkpoint_io.load_checkpoint`).
+    """
+    if checkpoint_format(path) == "safetensors":
+        header = read_safetensors_header(path)
+        return {
+            k: (tuple(e["shape"]), _SAFETENSORS_DTYPES.get(e["dtype"], e["dtype"])) for k, e in header.items()
+        }
+    return {k: _entry(v) for k, v in load_checkpoint(path, mmap=True).items()}
 
 
 def read_shapes(path: Path) -> dict[str, tuple[int, ...]]:
@@ -99,13 +109,6 @@ def read_shapes(path: Path) -> dict[str, tuple[int, ...]]:
 
 def _entry(tensor: torch.Tensor) -> Entry:
     return tuple(tensor.shape), str(tensor.dtype).removeprefix("torch.")
-
-
-def _load_mapped(path: Path):
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except RuntimeError:  # legacy (non-zip) serialisation cannot be memory-mapped
-        return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def _entries(state: dict[str, torch.Tensor]) -> dict[str, Entry]:
@@ -160,6 +163,8 @@ def _judge(component: str, path: Path, entries: dict[str, Entry], wanted: dict[s
     if component == "denoising_unet" and any(MOTION_KEY in k for k in found):
         found = {k: v for k, v in found.items() if MOTION_KEY not in k}
         check.note = "(also holds motion-module keys, which would override motion_module.pth)"
+    if component == "motion_module" and not all(MOTION_KEY in k for k in found):
+        check.note = f"(looks like {describe_keys(found)})"
     if component in ("audio2mesh", "audio2pose"):  # accept either weight-norm spelling
         found = {k.replace("parametrizations.weight.original0", "weight_g").replace(
             "parametrizations.weight.original1", "weight_v"): v for k, v in found.items()}  # fmt: skip
@@ -191,15 +196,24 @@ def deep_check(
     folder: str | Path, unet_config: dict | None = None, audio_configs: dict | None = None
 ) -> list[DeepCheck]:
     """Check every present AniPortrait checkpoint (and ``mm_sd_v15_v2.ckpt``) in ``folder``; absent files are
-    skipped."""
+    skipped, unreadable ones fail (``ok=False`` with the reason in ``unreadable``)."""
     folder = Path(folder)
     builders: dict[str, Callable] = expected_entries(folder, unet_config, audio_configs)
     results = []
     for component in COMPONENTS:
         path = folder / component.path
-        if component.key not in builders or not path.is_file():
+        if component.key not in (*builders, "film") or not path.is_file():
             continue
-        found = read_entries(path)
+        try:
+            if component.key == "film":  # a TorchScript model: its archive is checked, not its graph
+                check_torchscript(path)
+                results.append(DeepCheck(component.key, path, ok=True, note="(TorchScript archive)"))
+                continue
+            found = read_entries(path)
+        except ValueError as error:
+            reason = str(error).removeprefix(f"{path}: ")
+            results.append(DeepCheck(component.key, path, ok=False, unreadable=reason))
+            continue
         with torch.device("meta"):
             expected = builders[component.key]()
         results.append(_judge(component.key, path, found, expected))

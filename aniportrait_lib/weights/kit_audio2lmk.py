@@ -143,9 +143,13 @@ def load_audio2lmk_run(folder: str | Path) -> Audio2LmkRun:
             f"{config_path} not found: {folder} holds no complete Audio2Lmk export "
             "(run notebook 02_train_audio2lmk to the end)"
         )
-    payload = json.loads(config_path.read_text())
-    if payload.get("format") != FORMAT_VERSION:
-        raise ValueError(f"{config_path}: unknown export format {payload.get('format')!r}")
+    try:
+        payload = json.loads(config_path.read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{config_path}: not a readable Audio2Lmk export config ({error})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise ValueError(f"{config_path}: unknown export format {found!r}")
     mesh_config = _config_from_json(Audio2MeshConfig, payload["audio2mesh"]["config"])
     pose_config = _config_from_json(Audio2PoseConfig, payload["audio2pose"]["config"])
     mesh = load_audio2mesh(folder / payload["audio2mesh"]["file"], mesh_config)

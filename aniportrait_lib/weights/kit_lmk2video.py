@@ -38,6 +38,7 @@ from aniportrait_lib.models.scheduler import DDIMConfig
 
 from .kit_index import INDEX_FILE, made_by, write_index
 from .lmk2video_checkpoints import (
+    check_motion_modules,
     export_kit_folder,
     kit_to_official_unet,
     load_checkpoint,
@@ -158,9 +159,17 @@ def save_model_config(config: Lmk2VideoModelConfig, path: str | Path, **extra) -
 
 
 def load_model_config(path: str | Path) -> tuple[Lmk2VideoModelConfig, dict]:
-    """Read :func:`save_model_config`'s file → (model config, the extra entries)."""
-    payload = json.loads(Path(path).read_text())
-    return Lmk2VideoModelConfig.from_dict(payload.pop("model")), payload
+    """Read :func:`save_model_config`'s file → (model config, the extra entries).
+
+    Raises:
+        ValueError: the file is not readable JSON or has no ``model`` entry (names the file).
+    """
+    try:
+        payload = json.loads(Path(path).read_text())
+        model = payload.pop("model")
+    except (OSError, ValueError, KeyError, AttributeError) as error:
+        raise ValueError(f"{path}: not a readable stage-1 model config ({error!r})") from None
+    return Lmk2VideoModelConfig.from_dict(model), payload
 
 
 @dataclass
@@ -219,11 +228,11 @@ def index_stage1_export(folder: str | Path, sampling: SamplingSettings, provenan
     """
     folder = Path(folder)
     config_path = folder / "model_config.json"
+    _, extra = load_model_config(config_path)
     try:
-        _, extra = load_model_config(config_path)
         step = int(extra["step"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"{config_path}: not a readable stage-1 model config ({error})") from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{config_path}: not a readable stage-1 model config ({error!r})") from None
     files = [config_path, *(folder / f"{name}-{step}.pth" for name in STAGE1_FILES)]
     for sub in ("vae", "image_encoder", "kit"):
         files.extend(sorted(p for p in (folder / sub).rglob("*") if p.is_file()))
@@ -322,15 +331,13 @@ def _motion_step(name: str) -> int | None:
 def load_motion_module(unet: UNetMotionModel, path: str | Path) -> None:
     """Fill every motion module of ``unet`` from an official-layout ``motion_module-<step>.pth``.
 
+    Only the file's motion-module tensors are used; they are checked before any weight of ``unet`` changes.
+
     Raises:
-        ValueError: the file is unreadable or its keys do not fit the motion modules (names the file).
+        ValueError: the file is unreadable, or its motion modules are not this UNet's: the message names the
+            file, the motion-module keys it lacks (count and the first few) and what it holds instead (e.g.
+            "a 2-D UNet checkpoint (…, no motion_modules keys)").
     """
     path = Path(path)
-    report = load_into(unet, official_to_kit_unet(load_checkpoint(path), path.name), path.name, strict=False)
-    missing = [key for key in report.missing if "motion_modules" in key]
-    if report.unexpected or missing:
-        raise ValueError(
-            f"{path}: does not fit the denoiser's motion modules "
-            f"({len(missing)} missing, e.g. {missing[:3]}; {len(report.unexpected)} unexpected, "
-            f"e.g. {report.unexpected[:3]})"
-        )
+    converted = check_motion_modules(unet, load_checkpoint(path), path)
+    load_into(unet, converted, path.name, strict=False)

@@ -21,26 +21,34 @@ Motion-module renaming (official AnimateDiff v2 layout → diffusers ``UNetMotio
 =====================================  =====================================================
 
 :func:`kit_to_official_unet` inverts this (duplicating the table) for round trips.
+
+Files are read with :func:`load_checkpoint` (defined in :mod:`.checkpoint_io`, the kit's one safe reader, and
+importable from here). A file in the wrong place gets a short answer: :func:`check_motion_modules` names
+the motion-module keys a file lacks and what it looks like instead (:func:`describe_keys`).
 """
 
 from __future__ import annotations
 
 import json
-import pickle
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
+from .checkpoint_io import load_checkpoint
+
 __all__ = [
+    "MOTION",
     "LoadReport",
+    "check_motion_modules",
     "compare_state_dicts",
     "convert_official_folder",
+    "describe_keys",
+    "describe_motion_file",
     "export_kit_folder",
     "image_encoder_to_kit",
     "kit_to_official_unet",
@@ -52,6 +60,11 @@ __all__ = [
 ]
 
 StateDict = dict[str, torch.Tensor]
+
+MOTION = "motion_modules"
+"""Substring of every motion-module key, official and kit (``down_blocks.0.motion_modules.0. …``)."""
+_MODULE = re.compile(r"^(.*?\.motion_modules\.\d+)\.")
+_UNET_PREFIXES = ("conv_in.", "time_embedding.", "down_blocks.", "mid_block.", "up_blocks.", "conv_out.")
 
 # (official pattern, kit replacement), applied in order to keys containing "motion_modules".
 _MOTION_RENAMES = [
@@ -124,29 +137,6 @@ def image_encoder_to_kit(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
     return {k: v for k, v in state_dict.items() if not k.endswith("embeddings.position_ids")}
 
 
-def load_checkpoint(path: str | Path) -> StateDict:
-    """Read ``.pth``/``.pt``/``.ckpt`` (``torch.load(weights_only=True)``) or ``.safetensors`` → flat dict.
-
-    Raises:
-        ValueError: naming ``path`` when it is missing, unreadable (not a checkpoint, truncated, or one that
-            would need to run pickled code) or not a state dict.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"checkpoint not found: {path}")
-    try:
-        if path.suffix == ".safetensors":
-            return load_file(str(path))
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, SafetensorError) as error:
-        raise ValueError(f"{path}: could not read checkpoint ({error})") from error
-    if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
-        state = state["state_dict"]
-    if not isinstance(state, Mapping):
-        raise ValueError(f"{path}: expected a state dict, got {type(state).__name__}")
-    return dict(state)
-
-
 @dataclass
 class LoadReport:
     """Differences between a state dict and a module (``mismatched``: key → (file shape, module shape))."""
@@ -165,7 +155,12 @@ class LoadReport:
             keys = list(keys)
             return ", ".join(keys[:8]) + (f" … (+{len(keys) - 8})" if len(keys) > 8 else "")
 
-        parts = [f"{len(self.missing)} missing [{listing(self.missing)}]"] if self.missing else []
+        parts = []
+        if self.missing:
+            motion, count = sum(MOTION in key for key in self.missing), len(self.missing)
+            of_them = f" ({motion} of them motion-module keys)" if 0 < motion < count else ""
+            kind = " motion-module" if motion == count else ""
+            parts.append(f"{count}{kind} missing{of_them} [{listing(self.missing)}]")
         if self.unexpected:
             parts.append(f"{len(self.unexpected)} unexpected [{listing(self.unexpected)}]")
         if self.mismatched:
@@ -214,6 +209,100 @@ def load_into(
     return report
 
 
+def describe_keys(state: Mapping[str, object]) -> str:
+    """What a checkpoint looks like from its key names, in a few words (for error messages).
+
+    E.g. ``"a 2-D UNet checkpoint (686 tensors, no motion_modules keys)"``.
+    """
+    keys = list(state)
+    motion = sum(MOTION in key for key in keys)
+    unet = any(key.startswith(_UNET_PREFIXES) for key in keys)
+    if not keys:
+        return "no tensors"
+    if motion == len(keys):
+        return f"motion modules only ({motion} tensors)"
+    if motion:
+        return f"a 3-D denoiser ({len(keys) - motion} 2-D UNet tensors, {motion} motion-module tensors)"
+    if unet:
+        return f"a 2-D UNet checkpoint ({len(keys)} tensors, no motion_modules keys)"
+    if any(key.startswith("audio_encoder.") for key in keys):
+        return f"an Audio2Mesh / Audio2Pose model ({len(keys)} tensors)"
+    if any(key.startswith(("conv_layers", "final_proj")) for key in keys):
+        return f"a pose guider ({len(keys)} tensors)"
+    return f"{len(keys)} tensors, no motion-module ones (e.g. {keys[0]!r})"
+
+
+def describe_motion_file(shapes: Mapping[str, torch.Tensor | tuple[int, ...]]) -> str:
+    """One line on what motion-module layout a checkpoint holds (official or kit key names).
+
+    E.g. ``"588 motion-module tensors in 21 modules, 32-frame positional table, mid-block module: yes
+    (AnimateDiff v2 layout)"``; a file without motion modules says what it looks like instead.
+    """
+    shape = {k: _shape(v) for k, v in shapes.items() if MOTION in k}
+    if not shape:
+        return f"no motion-module tensors among its {len(shapes)}: {describe_keys(shapes)}"
+    modules = {m.group(1) for k in shape if (m := _MODULE.match(k))}
+    tables = {s[1] for k, s in shape.items() if k.endswith(".pe") and len(s) == 3}
+    frames = "/".join(str(n) for n in sorted(tables)) or "no"
+    mid = any(k.startswith("mid_block.") for k in shape)
+    if tables == {32} and mid:
+        kind = "AnimateDiff v2 layout"
+    elif tables == {24} and not mid:
+        kind = "AnimateDiff v1 layout, as mm_sd_v15.ckpt"
+    elif tables == {32} and not mid:
+        kind = "AnimateDiff v3-like layout, as v3_sd15_mm.ckpt"
+    else:
+        kind = "not a layout the official code uses"
+    return (
+        f"{len(shape)} motion-module tensors in {len(modules)} modules, {frames}-frame positional table, "
+        f"mid-block module: {'yes' if mid else 'no'} ({kind})"
+    )
+
+
+def _examples(keys: list[str], limit: int = 3) -> str:
+    shown = ", ".join(keys[:limit])
+    return f"{len(keys)} ({shown}{', …' if len(keys) > limit else ''})"
+
+
+def check_motion_modules(
+    unet: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    source: str | Path,
+    supplied: Mapping[str, torch.Tensor] | None = None,
+) -> StateDict:
+    """The motion-module tensors of an official-layout file, renamed to kit keys and checked against ``unet``.
+
+    Non-motion tensors in ``state`` are left out. Nothing is loaded: a file that does not fit raises before
+    any weight of ``unet`` changes.
+
+    Args:
+        state: the file's tensors (official key names).
+        source: the file, for the message.
+        supplied: kit-key tensors that come from elsewhere (``denoising_unet.pth``'s own motion keys, which
+            take precedence); the file need not hold those.
+    Raises:
+        ValueError: naming ``source``, when the file holds no motion modules or not this UNet's: what the
+            UNet's motion modules are, what the file looks like, and the missing / unexpected / mis-shaped
+            motion-module keys (counts and the first few).
+    """
+    found = {k: v for k, v in state.items() if MOTION in k}
+    converted = official_to_kit_unet(found, Path(source).name)
+    expected = {k: v for k, v in unet.state_dict().items() if MOTION in k and k not in (supplied or {})}
+    report = compare_state_dicts(converted, expected, str(source))
+    report.unexpected = [k for k in report.unexpected if k not in (supplied or {})]
+    if expected and (not found or not report.ok):
+        problems = [f"{label} {_examples(keys)}" for label, keys in
+                    (("missing", report.missing), ("unexpected", report.unexpected)) if keys]  # fmt: skip
+        if report.mismatched:
+            key, (got, want) = next(iter(report.mismatched.items()))
+            problems.append(f"mis-shaped {len(report.mismatched)} (e.g. {key}: file {got}, UNet {want})")
+        raise ValueError(
+            f"{source}: not the motion modules of this UNet (it has {describe_motion_file(expected)}); "
+            f"the file has {describe_motion_file(state)}; " + "; ".join(problems)
+        )
+    return converted
+
+
 def load_official_denoising_unet(
     unet: nn.Module,
     denoising_unet: Mapping[str, torch.Tensor],
@@ -224,9 +313,16 @@ def load_official_denoising_unet(
 
     The official scripts load the motion modules first and ``denoising_unet.pth`` afterwards, so motion
     keys present in both come from ``denoising_unet.pth``; the same precedence is kept here.
+
+    Raises:
+        ValueError: ``motion_module`` is not this UNet's motion modules (:func:`check_motion_modules`:
+            names ``sources[1]`` and what it holds instead), or the union does not fit ``unet``.
     """
+    spatial = official_to_kit_unet(denoising_unet, sources[0])
+    if motion_module is not None:
+        check_motion_modules(unet, motion_module, sources[1], supplied=spatial)
     merged = official_to_kit_unet(motion_module or {}, sources[1])
-    merged.update(official_to_kit_unet(denoising_unet, sources[0]))
+    merged.update(spatial)
     return load_into(unet, merged, " + ".join(sources))
 
 
