@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
         "alone, the portrait's own face follows it"
     )  # fmt: skip
     parser.add_argument("--pose-video", type=Path, help="a talking-head video reenacted onto the portrait")
+    parser.add_argument(
+        "--on-face-lost", default="warn", choices=("warn", "error"),
+        help="--pose-video whose face is lost part-way: warn = render the frames before it (and say how "
+        "many are kept), error = refuse",
+    )  # fmt: skip
     parser.add_argument("--weights", help="official:<folder> or kit:<run folder> (default: from --profile)")
     parser.add_argument(
         "--profile", choices=sorted(PROFILE_NAMES),
@@ -75,7 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, help="random seed of the initial noise and the Audio2Pose style")
     parser.add_argument("--style-id", type=int, help="Audio2Pose style in [0, 100)")
+    parser.add_argument("--context-frames", type=int, help="frames per denoising window (official 16)")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument(
+        "--dry-run", action="store_true",
+        help="load the weights, measure this machine on two tiny runs, print the estimated peak memory and "
+        "time of these settings; refuse (exit 2) naming settings that fit if they do not; generate nothing",
+    )  # fmt: skip
     return parser
 
 
@@ -98,7 +109,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise ValueError("nothing drives the portrait: give --audio, --pose-template or --pose-video")
     if args.out.suffix.lower() != ".mp4":
         raise ValueError(f"--out {args.out}: the output is an H.264 MP4, name it *.mp4")
-    for flag in ("steps", "length", "keyframe_step", "threads"):
+    for flag in ("steps", "length", "keyframe_step", "threads", "context_frames"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise ValueError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
@@ -125,14 +136,64 @@ def _config(args: argparse.Namespace, defaults):
         "steps": args.steps, "guidance_scale": args.guidance, "fps": args.fps, "max_frames": args.length,
         "seed": args.seed, "interpolation": args.interpolation, "crf": args.crf,
         "keyframe_step": args.keyframe_step or (3 if args.acc else None),
+        "context_frames": args.context_frames,
     }  # fmt: skip
+    if args.context_frames is not None:
+        changes["context_overlap"] = min(defaults.context_overlap, args.context_frames // 4)
     if args.size is not None:
         changes["width"], changes["height"] = _size(args.size)
     return replace(defaults, **{key: value for key, value in changes.items() if value is not None})
 
 
-def run(args: argparse.Namespace) -> Path:
-    """Generate the video the arguments describe; returns its path (raises ``ValueError`` on bad input)."""
+def _frame_count(args: argparse.Namespace, config, waveform, template) -> int:
+    """How many frames the video will have (before anything is generated)."""
+    from aniportrait_lib.video_io import probe_video
+
+    if waveform is not None:
+        frames = int(round(len(waveform) / 16_000 * config.fps))  # load_waveform decodes at 16 kHz
+    elif template is not None:
+        frames = len(template)
+    else:
+        frames = probe_video(args.pose_video).num_frames
+    return min(frames, config.max_frames or frames)
+
+
+def _check_weights_fit(folder: Path, placement, audio: bool) -> None:
+    """Refuse before loading when the official weights alone cannot fit where they are to go."""
+    from aniportrait_lib.pipelines.plan import machine_memory, weights_mib
+    from aniportrait_lib.pipelines.selection import official_parts
+
+    needed = weights_mib(official_parts(folder, audio), placement.dtype)
+    host, device = machine_memory(placement.device)
+    available, where = (host, "host memory") if device is None else (device, f"{placement.device} memory")
+    if needed > available:
+        half = "bf16" if placement.device == "cpu" else "fp16"
+        fits_half = needed / 2 < available and placement.dtype_name == "float32"
+        hint = f"; in {half} they take {needed / 2 / 1024:.1f} GiB (--dtype {half})" if fits_half else ""
+        raise ValueError(
+            f"the weights in {folder} take {needed / 1024:.1f} GiB in {placement.dtype_name} and this "
+            f"machine has {available / 1024:.1f} GiB of {where} available{hint}"
+        )
+
+
+def _dry_run(models, config, frames: int) -> None:
+    """Print the measured plan; raise ValueError naming settings that fit when it does not fit."""
+    from aniportrait_lib.pipelines.plan import plan_run
+
+    print(f"dry run: measuring this machine on two tiny runs of the loaded models ({frames} frames asked)")
+    plan, fitting = plan_run(models.pipeline, config, frames)
+    for what, value in plan.table():
+        print(f"  {what:<26} {value}")
+    if not plan.fits:
+        fix = f"settings that fit: {fitting.settings()}" if fitting else "no smaller setting fits either"
+        raise ValueError(f"these settings do not fit this machine ({plan.settings()}); {fix}")
+    print("dry run: nothing generated")
+
+
+def run(args: argparse.Namespace) -> Path | None:
+    """Generate the video the arguments describe; returns its path (raises ``ValueError`` on bad input).
+
+    With ``--dry-run`` only the plan is printed and None returned."""
     # heavy (torch, diffusers, MediaPipe: seconds): imported after parsing, so --help answers at once
     import torch
 
@@ -150,27 +211,32 @@ def run(args: argparse.Namespace) -> Path:
     print(placement.describe())
     if profile.name == "gpu" and placement.device == "cpu" and args.device == "auto":
         print("note: --profile gpu on a machine without a GPU: the released models run on the CPU, slowly")
-    if args.audio is not None:
-        load_waveform(args.audio)  # unusable audio fails here, before any weights are loaded
+    waveform = load_waveform(args.audio) if args.audio is not None else None  # bad audio fails before loading
     template = read_pose_template(args.pose_template) if args.pose_template is not None else None
     if args.threads:
         torch.set_num_threads(args.threads)
+    if spec.kind == "official":
+        _check_weights_fit(spec.folder, placement, audio=args.audio is not None)
     stages = StageMeter()
     with stages.stage("load weights"):
         models = resolve_weights(
-            spec, audio=args.audio is not None, progress_bar=True, placement=placement,
+            spec, audio=args.audio is not None, progress_bar=not args.dry_run, placement=placement,
             official_compat=args.sampling == "official", log=print,
         )  # fmt: skip
     print(f"weights: {models.weights}")
     for note in models.notes:
         print(f"note: {note}")
     config = _config(args, models.config)
+    if args.dry_run:
+        _dry_run(models, config, _frame_count(args, config, waveform, template))
+        return None
     if args.audio is not None:
         out = audio_to_video(args.ref, args.audio, out_path=args.out, config=config, pose_template=template,
                              style_id=args.style_id, weights=models, stages=stages)  # fmt: skip
     else:
         source = template if template is not None else args.pose_video
-        out = pose_to_video(args.ref, source, out_path=args.out, config=config, weights=models, stages=stages)
+        out = pose_to_video(args.ref, source, out_path=args.out, config=config, weights=models, stages=stages,
+                            on_face_lost=args.on_face_lost)  # fmt: skip
     for record in stages.records:
         print(f"  {record.stage:<36} {record.seconds:8.2f} s   peak RSS {record.peak_rss_mib:8.0f} MiB")
     print(f"wrote {out} (settings: {out.with_suffix('.json')})")

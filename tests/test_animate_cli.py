@@ -82,6 +82,24 @@ def test_device_and_dtype_are_said_first_and_bf16_renders_on_cpu(tiny_kit_run, t
     assert not (tmp_path / "cuda.mp4").exists()
 
 
+def test_dry_run_prints_the_plan_and_generates_nothing(tiny_kit_run, tmp_path, capsys, monkeypatch):
+    np.save(tmp_path / "nod.npy", np.zeros((40, 6)))
+    out = tmp_path / "plan.mp4"
+    args = ["--ref", str(PORTRAIT), "--pose-template", str(tmp_path / "nod.npy"), "--weights",
+            f"kit:{tiny_kit_run}", "--threads", "1", "--out", str(out), "--dry-run"]  # fmt: skip
+    assert main(args) == 0
+    shown = capsys.readouterr().out
+    assert "(40 frames)" in shown and "peak host memory" in shown and "time per denoising step" in shown
+    assert "verdict                    fits" in shown and not out.exists()
+    from aniportrait_lib.pipelines import plan
+
+    monkeypatch.setattr(plan, "machine_memory", lambda device: (1.0, None))  # a machine with 1 MiB
+    assert main(args) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: these settings do not fit this machine (--size 64x64 --dtype fp32")
+    assert "no smaller setting fits either" in error and not out.exists()
+
+
 def test_missing_weights_exit_with_the_list_and_no_traceback(tmp_path, half_second_speech):
     (tmp_path / "empty_run").mkdir()
     out = tmp_path / "out.mp4"

@@ -308,6 +308,7 @@ def pose_to_video(
     retarget_config=None,
     weights=None,
     stages: StageMeter | None = None,
+    on_face_lost: str = "warn",
 ) -> Path:
     """Portrait + head motion → video (self-driven, no speech model).
 
@@ -317,6 +318,8 @@ def pose_to_video(
             :mod:`aniportrait_lib.landmarks.retarget`) and its audio, if any, is kept.
         pipeline: the Lmk2Video pipeline, or instead ``weights`` (see :func:`audio_to_video`).
         stages: records "load weights", "portrait landmarks", "source motion" and the rendering stages.
+        on_face_lost: a source video whose face is lost part-way: ``"warn"`` renders the frames before (and
+            says how many of how many), ``"error"`` refuses.
     """
     stages = stages if stages is not None else StageMeter()
     if out_path is None:
@@ -337,7 +340,7 @@ def pose_to_video(
             offsets = np.zeros((len(template), 468, 3))
             performance = Performance.from_reference(portrait, offsets, template, config.fps)
         else:
-            performance, audio = reenact_video(portrait, Path(source), retarget_config)
+            performance, audio = reenact_video(portrait, Path(source), retarget_config, on_face_lost)
     path = render_performance(pipeline, portrait, performance, out_path, config, audio, None, stages)
     described = "array" if isinstance(source, np.ndarray) else str(source)
     _save_resolved_config(

@@ -56,6 +56,7 @@ __all__ = [
     "OfficialSizes",
     "WeightsSpec",
     "default_weights_spec",
+    "official_parts",
     "parse_weights_spec",
     "resolve_weights",
 ]
@@ -226,6 +227,16 @@ class OfficialSizes:
 _OFFICIAL_VIDEO = ("vae", "image_encoder", "reference_unet", "denoising_unet", "motion_module", "pose_guider")
 _OFFICIAL_AUDIO = ("wav2vec2", "audio2mesh", "audio2pose")
 _OFFICIAL_ALL = _OFFICIAL_VIDEO + _OFFICIAL_AUDIO
+
+
+def official_parts(folder: Path, audio: bool) -> list[Path]:
+    """The files and folders of an official-layout ``folder`` that generation loads (those present)."""
+    needed = _OFFICIAL_VIDEO + (_OFFICIAL_AUDIO if audio else ())
+    return [
+        Path(folder) / s.component.path
+        for s in check_weights(folder)
+        if s.component.key in needed and s.present
+    ]
 
 
 def _check_official(folder: Path, audio: bool) -> None:

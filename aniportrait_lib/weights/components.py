@@ -30,6 +30,7 @@ from aniportrait_lib.models.scheduler import DDIMConfig, build_scheduler
 from aniportrait_lib.models.unets import build_denoising_unet, build_reference_unet
 
 from .lmk2video_checkpoints import (
+    check_motion_modules,
     compare_state_dicts,
     image_encoder_to_kit,
     load_checkpoint,
@@ -126,7 +127,7 @@ def _count(module: nn.Module) -> str:
 
 def materialise(
     build: Callable[[], nn.Module],
-    state_dict: Mapping[str, torch.Tensor],
+    state_dict: Mapping[str, torch.Tensor] | Callable[[nn.Module], Mapping[str, torch.Tensor]],
     source: str,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
@@ -141,12 +142,15 @@ def materialise(
 
     Args:
         build: makes the (empty) module, e.g. ``lambda: build_reference_unet(config)``.
-        state_dict: in the module's own key names; must hold every key (strict).
+        state_dict: in the module's own key names; must hold every key (strict). Or a function of the empty
+            module that returns it (to check a file against the module before anything is assigned).
     Raises:
         ValueError: keys or shapes that do not match (naming ``source``).
     """
     with init_empty_weights():  # parameters on "meta"; buffers (e.g. positional tables) real, on the CPU
         module = build()
+    if callable(state_dict):
+        state_dict = state_dict(module)
     report = compare_state_dicts(state_dict, module.state_dict(), source)
     if not report.ok:
         raise ValueError(f"cannot load {report}")
@@ -207,13 +211,16 @@ def load_official_components(
     )  # fmt: skip
     done("reference_unet", reference, folder / "reference_unet.pth")
     files = ("denoising_unet.pth", "motion_module.pth")
-    # the official scripts load the motion modules first, then denoising_unet.pth: its keys take precedence
-    merged = official_to_kit_unet(load_checkpoint(folder / files[1]), files[1])
-    merged.update(official_to_kit_unet(load_checkpoint(folder / files[0]), files[0]))
+
+    def denoiser_state(unet: nn.Module) -> dict[str, torch.Tensor]:
+        # the official scripts load motion_module.pth first, then denoising_unet.pth: its keys take precedence
+        spatial = official_to_kit_unet(load_checkpoint(folder / files[0]), files[0])
+        motion = check_motion_modules(unet, load_checkpoint(folder / files[1]), folder / files[1], spatial)
+        return {**motion, **spatial}
+
     denoiser = materialise(
-        lambda: build_denoising_unet(unet_config), merged, " + ".join(files), device, dtype
+        lambda: build_denoising_unet(unet_config), denoiser_state, " + ".join(files), device, dtype
     )
-    del merged
     done("denoising_unet", denoiser, f"{folder / files[0]} + {files[1]}")
     guider_config = guider_config or MultiScalePoseGuiderConfig()
     if official_compat != guider_config.official_compat:

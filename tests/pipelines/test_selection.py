@@ -274,6 +274,18 @@ def test_default_official_path_matches_the_official_pipeline(official_folder, or
     torch.testing.assert_close(videos, data["video"], atol=1e-3, rtol=0)
 
 
+def test_a_wrong_motion_module_file_names_the_motion_keys_it_lacks(official_folder, tmp_path):
+    folder, configs = official_folder
+    copy = tmp_path / "weights"
+    shutil.copytree(folder, copy)
+    shutil.copy(copy / "reference_unet.pth", copy / "motion_module.pth")  # a 2-D UNet where motion should be
+    sizes = OfficialSizes(guider_config=_oracle_guider_config(configs, False))
+    with pytest.raises(ValueError, match="motion_module.pth") as error:
+        resolve_weights(f"official:{copy}", audio=False, official_sizes=sizes)
+    message = str(error.value)
+    assert "motion" in message and "2-D UNet" in message and len(message) < 2000  # not the whole denoiser
+
+
 def test_models_end_in_one_dtype_whatever_their_files(tiny_kit_run):
     """A part saved in float16 (e.g. an fp16 image_encoder folder) is cast with the rest: on the CPU,
     a network left in float16 beside float32 ones fails with "expected m1 and m2 to have the same dtype"."""
