@@ -88,6 +88,10 @@ class TimeAlignedWav2Vec2(Wav2Vec2Model):
     the official models do (``feature_extractor._freeze_parameters()``).
     """
 
+    # wav2vec2-base-960h is saved as Wav2Vec2ForCTC: its CTC head (lm_head) is expected to be left unused,
+    # so transformers' load report stays quiet about it and speaks only of real mismatches
+    _keys_to_ignore_on_load_unexpected = [r"^lm_head\."]
+
     def __init__(self, config: Wav2Vec2Config):
         if config.do_stable_layer_norm:
             raise ValueError(
