@@ -1,6 +1,7 @@
 """The ipywidgets editor, driven from Python (the browser test drives it from Chromium)."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -38,12 +39,17 @@ def test_buttons_key_scrub_and_save(editor, tmp_path):
     assert editor.state.document.tracks == {} and editor.sliders["smile"].value == 0.0
 
 
-def _broken_pipeline(*args, **kwargs):
-    raise RuntimeError("out of memory on the GPU")
+class BrokenPipeline:
+    """Fails as a pipeline can, once it runs (generation reads its VAE's device first)."""
+
+    vae = SimpleNamespace(device="cpu")
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError("out of memory on the GPU")
 
 
 def test_render_errors_show_in_the_status_line(portrait, talking, tmp_path):
-    state = EditorState(talking, portrait, render_backend="pose2video", pipeline=_broken_pipeline)
+    state = EditorState(talking, portrait, render_backend="pose2video", pipeline=BrokenPipeline())
     editor = EditorWidget(state, tmp_path / "e.json", tmp_path / "e.mp4")
     editor.buttons["render"].click()
     assert "error" in editor.status.value and "out of memory" in editor.status.value
