@@ -14,6 +14,7 @@ retargeting with absolute rotation, and the relative-rotation option). Modules h
 | :mod:`.face_regions` | named vertex groups and the expression fields built on them |
 | :mod:`.edits` | ``apply_edits(performance, document) -> Performance`` |
 | :mod:`.preview` | pose images, the warped-portrait stand-in renderer, render backends |
+| :mod:`.lmk2video_render` | the edited performance through the Lmk2Video pipeline, beside its warp preview |
 | :mod:`.editor_state` | the interactive editor's logic (no widgets; unit-tested) |
 | :mod:`.widget` | ``EditorWidget``: ipywidgets around the editor state |
 | :mod:`.sources` | demo inputs: the mini corpus to drive from, a mirrored portrait to drive |
@@ -23,4 +24,5 @@ Typical use::
     performance = retarget(extractor.detect_video("source.mp4"), reference, RetargetConfig("relative"))
     edited = apply_edits(performance, load_edits("edits.json"))
     render_video(edited, reference, "out.mp4", backend="warp")
+    Lmk2VideoRenderer.from_weights("kit:outputs/runs/latest-cpu", reference).render(edited, "lmk2video.mp4")
 """

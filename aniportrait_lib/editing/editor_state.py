@@ -5,12 +5,14 @@ current frame (previewed at once, not yet part of the edit); "set keyframe" turn
 values into keys of the edit document at that frame; moving to another frame drops what was not
 keyed, and the sliders then show the document's interpolated values there. "save" writes the
 document as JSON (:mod:`.edit_document`), "render" renders the whole edited performance through
-a render backend (:mod:`.preview`).
+a render backend (:mod:`.preview`), and "render with Lmk2Video" renders it with the diffusion model's
+weights beside its warp preview (:mod:`.lmk2video_render`), when the editor was given them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,6 +31,16 @@ from aniportrait_lib.editing.preview import (
 )
 from aniportrait_lib.landmarks.performance import Performance
 
+if TYPE_CHECKING:  # torch and diffusers: imported by whoever builds a renderer, never by the warp editor
+    from aniportrait_lib.editing.lmk2video_render import Lmk2VideoRender, Lmk2VideoRenderer
+
+NO_LMK2VIDEO_WEIGHTS = (
+    "no Lmk2Video weights: give the editor state lmk2video=Lmk2VideoRenderer.from_weights(weights, portrait) "
+    "(aniportrait_lib.editing.lmk2video_render), with weights 'kit:<run folder>' (exported by notebooks 03 "
+    "and 04) or 'official:<weights folder>'"
+)
+"""What the editor says when it cannot render with the diffusion model."""
+
 
 class EditorState:
     """Current frame, pending slider values and the edit document of one performance.
@@ -42,6 +54,8 @@ class EditorState:
             ``pipeline``, sampled with ``render_config``, a
             :class:`~aniportrait_lib.pipelines.generate.GenerateConfig`), see :mod:`.preview`.
         interpolation: interpolation of tracks created by the editor.
+        lmk2video: a :class:`~.lmk2video_render.Lmk2VideoRenderer` built for ``reference`` (the diffusion
+            model's weights and sampling settings), or None: :meth:`render_lmk2video` is unavailable.
     """
 
     def __init__(
@@ -53,12 +67,15 @@ class EditorState:
         interpolation: Interpolation = "smooth",
         pipeline=None,
         render_config=None,
+        lmk2video: Lmk2VideoRenderer | None = None,
     ) -> None:
         if render_backend not in RENDER_BACKENDS:
             raise ValueError(f"unknown render backend {render_backend!r}: choose one of {RENDER_BACKENDS}")
         if render_backend == "pose2video" and pipeline is None:
             raise ValueError("render_backend='pose2video' needs a pipeline (e.g. built from your weights)")
-        self.pipeline, self.render_config = pipeline, render_config
+        if lmk2video is not None and not np.array_equal(lmk2video.reference.image, reference.image):
+            raise ValueError("the Lmk2Video renderer was built for another portrait than the editor's")
+        self.pipeline, self.render_config, self.lmk2video = pipeline, render_config, lmk2video
         self.performance, self.reference = performance, reference
         self.document = document or EditDocument()
         self.render_backend, self.interpolation = render_backend, interpolation
@@ -151,3 +168,16 @@ class EditorState:
         return render_video(
             self.edited(), self.reference, path, self.render_backend, audio, self.pipeline, self.render_config
         )
+
+    def render_lmk2video(
+        self, path: str | Path, audio: tuple[np.ndarray, int] | None = None, frames: slice | None = None
+    ) -> Lmk2VideoRender:
+        """Render the edited performance (or its ``frames``) with the Lmk2Video pipeline, beside its warp
+        preview (:meth:`~.lmk2video_render.Lmk2VideoRenderer.render`).
+
+        Raises:
+            ValueError: the editor has no renderer (no weights were given).
+        """
+        if self.lmk2video is None:
+            raise ValueError(NO_LMK2VIDEO_WEIGHTS)
+        return self.lmk2video.render(self.edited(), path, audio, frames)

@@ -1,9 +1,13 @@
 """Seeing a performance: pose images, the warped-portrait stand-in renderer, videos, pose curves.
 
-The paper renders pose images with the Lmk2Video diffusion model (Pose2Video). Until its trained
-weights are wired in, the kit previews and renders with the mini corpus's **warp** renderer: the
-portrait's pixels follow the projected landmarks (:func:`aniportrait_lib.data.render.render_frames`),
-a few milliseconds per frame, good enough to judge an edit's timing and geometry.
+The paper renders pose images with the Lmk2Video diffusion model (Pose2Video): seconds per frame on a
+CPU. The editor therefore previews with the mini corpus's **warp** renderer: the portrait's pixels follow
+the projected landmarks (:func:`aniportrait_lib.data.render.render_frames`), a few milliseconds per
+frame, good enough to judge an edit's timing and geometry. The diffusion model renders the same edited
+performance on demand, from kit or official weights and with the sampling settings those weights were
+made for, beside this warp preview: :mod:`.lmk2video_render` (the editor's "render with Lmk2Video").
+:func:`render_video`'s ``"pose2video"`` backend is the bare hook under it: a pipeline you pass in,
+sampled on the portrait as it is (no face crop).
 """
 
 from __future__ import annotations

@@ -2,9 +2,12 @@
 
 Layout: one slider per control (:mod:`.controls`) and a frame scrubber on the left; the current
 frame's pose image and warped portrait on the right; the rotation curves (original vs edited,
-keys dotted, current frame solid) below; buttons "set keyframe", "delete keyframe", "save edits"
-and "render" with a status line. Every widget carries a CSS class ``aniportrait-<role>`` so a
-browser test can find it. All logic lives in the state object; this module only wires events.
+keys dotted, current frame solid) below; buttons "set keyframe", "delete keyframe", "save edits",
+"render" (the state's render backend, the warp stand-in by default) and "render with Lmk2Video" (the
+diffusion model beside the warp preview, :mod:`.lmk2video_render`; disabled, with a tooltip saying why,
+when the state has no weights), a status line, an area for the diffusion pipeline's progress bar and
+one for the rendered video. Every widget carries a CSS class ``aniportrait-<role>`` so a browser test
+can find it. All logic lives in the state object; this module only wires events.
 
 Creating the editor never blocks: in a headless run (papermill) the widgets are built and shown
 as a static view, and nothing waits for a click.
@@ -18,7 +21,7 @@ import ipywidgets as widgets
 from IPython.display import Video, display
 
 from aniportrait_lib.editing.controls import CONTROLS
-from aniportrait_lib.editing.editor_state import EditorState
+from aniportrait_lib.editing.editor_state import NO_LMK2VIDEO_WEIGHTS, EditorState
 from aniportrait_lib.editing.preview import figure_png, image_png
 
 PREVIEW_PX = 300
@@ -34,7 +37,9 @@ class EditorWidget:
         state: the editor's logic and data.
         edits_path: where "save edits" writes the JSON.
         video_path: where "render" writes the MP4.
-        audio: optional (samples, rate) muxed into the rendered video.
+        audio: optional (samples, rate) muxed into the rendered videos.
+        lmk2video_path: where "render with Lmk2Video" writes the MP4 (the side-by-side video with the
+            warp preview goes next to it, ``<stem>_side_by_side.mp4``).
     """
 
     def __init__(
@@ -43,6 +48,7 @@ class EditorWidget:
         edits_path: str | Path = "edits.json",
         video_path: str | Path = "edited.mp4",
         audio=None,
+        lmk2video_path: str | Path = "edited_lmk2video.mp4",
     ) -> None:
         self.state, self.edits_path, self.video_path, self.audio = (
             state,
@@ -50,6 +56,7 @@ class EditorWidget:
             Path(video_path),
             audio,
         )
+        self.lmk2video_path = Path(lmk2video_path)
         self._syncing = False
         self.sliders = {name: self._slider(name) for name in CONTROLS}
         self.frame = widgets.IntSlider(
@@ -69,13 +76,24 @@ class EditorWidget:
         self.curves = self._image("curves", widgets.Layout(width=f"{CURVES_PX}px", height="auto"))
         self.status = widgets.HTML(layout=widgets.Layout(min_height="1.5em"))
         self.status.add_class("aniportrait-status")
+        self.progress = widgets.Output()  # the diffusion pipeline's progress bar (tqdm) appears here
+        self.progress.add_class("aniportrait-progress")
         self.video = widgets.Output()
+        self.video.add_class("aniportrait-video")
         self.buttons = {
             "set keyframe": self._button("set keyframe", "key", self._on_set_key),
             "delete keyframe": self._button("delete keyframe", "trash", self._on_delete_key),
             "save edits": self._button("save edits", "save", self._on_save),
             "render": self._button("render", "film", self._on_render),
         }
+        lmk2video = self._button("render with Lmk2Video", "magic", self._on_render_lmk2video)
+        self.buttons["render with Lmk2Video"] = lmk2video
+        lmk2video.layout.width = "auto"
+        if state.lmk2video is None:
+            lmk2video.disabled, lmk2video.tooltip = True, NO_LMK2VIDEO_WEIGHTS
+            self.status.value = f"render with Lmk2Video is off: {NO_LMK2VIDEO_WEIGHTS}"
+        else:
+            lmk2video.tooltip = f"the edited clip beside the warp preview: {state.lmk2video.describe()}"
         self.widget = self._layout()
         self.refresh(curves=True)
 
@@ -96,7 +114,7 @@ class EditorWidget:
 
     def _button(self, label: str, icon: str, callback) -> widgets.Button:
         button = widgets.Button(description=label, icon=icon)
-        button.add_class("aniportrait-button-" + label.replace(" ", "-"))
+        button.add_class("aniportrait-button-" + label.replace(" ", "-").lower())
         button.on_click(lambda _button: self._guarded(callback))
         return button
 
@@ -107,7 +125,7 @@ class EditorWidget:
         )
         buttons = widgets.HBox(list(self.buttons.values()))
         return widgets.VBox(
-            [widgets.HBox([controls, previews]), self.curves, buttons, self.status, self.video]
+            [widgets.HBox([controls, previews]), self.curves, buttons, self.status, self.progress, self.video]
         )
 
     def _guarded(self, callback) -> None:
@@ -157,6 +175,30 @@ class EditorWidget:
         with self.video:
             display(Video(str(path), embed=True, width=self.state.reference.image.shape[1]))
         self.status.value = f"rendered {path}"
+
+    def _on_render_lmk2video(self) -> None:
+        if self.state.lmk2video is None:  # the button is disabled then; a click from code still lands here
+            raise ValueError(NO_LMK2VIDEO_WEIGHTS)
+        button = self.buttons["render with Lmk2Video"]
+        self.status.value = (
+            f"rendering {self.state.performance.n_frames} frames with Lmk2Video "
+            f"({self.state.lmk2video.describe()}) …"
+        )
+        button.disabled = True  # one render at a time
+        self.progress.clear_output()
+        self.video.clear_output()  # an earlier result is not left beside a failed render's error
+        try:
+            with self.progress:
+                result = self.state.render_lmk2video(self.lmk2video_path, self.audio)
+        finally:
+            button.disabled = False
+        with self.video:
+            display(Video(str(result.side_by_side), embed=True))
+        total = sum(result.seconds.values())
+        self.status.value = (
+            f"rendered {result.video} ({len(result.frames)} frames, {total:.1f} s); "
+            "left: warp preview, right: Lmk2Video"
+        )
 
     # views
     def sync_sliders(self) -> None:

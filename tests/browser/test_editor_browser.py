@@ -1,11 +1,15 @@
-"""The editor in a real browser: JupyterLab + headless Chromium, a slider moved by the keyboard.
+"""The editor in a real browser: JupyterLab + headless Chromium, a slider moved by the keyboard, a keyframe
+set and the edit rendered with Lmk2Video by a click.
 
 Starts JupyterLab on 127.0.0.1 (random free port, random token, its own temporary root, config,
 runtime and workspace folders), opens a tiny notebook that builds the editor on the sample
-portrait, runs it, moves the yaw slider and checks that the warped-portrait preview changes
-(SHA-256 of the image bytes before/after). A screenshot is saved under
-``outputs/test_artefacts/`` (printed). Kernel, server and browser are stopped at the end; every
-wait is bounded. Skips when no Chromium binary or no Playwright is available.
+portrait, with a Lmk2Video renderer of random kit weights of the quick profile's sizes (the
+``tiny_kit_run`` fixture; 2 denoising steps), runs it, moves the yaw slider and checks that the
+warped-portrait preview changes (SHA-256 of the image bytes before/after), then keys the yaw,
+clicks "render with Lmk2Video" and waits for the side-by-side video and the pipeline's progress
+bar to appear under the editor. A screenshot is saved under ``outputs/test_artefacts/`` (printed).
+Kernel, server and browser are stopped at the end; every wait is bounded. Skips when no Chromium
+binary or no Playwright is available.
 
 Needs: Debian ``chromium`` (``/usr/bin/chromium``) and PyPI ``playwright`` (driving that binary;
 ``playwright install`` is never used).
@@ -35,17 +39,21 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]  # fmt: skip
-SERVER_START_S, CELLS_RUN_S, PREVIEW_UPDATE_S = 90, 180, 60
+SERVER_START_S, CELLS_RUN_S, PREVIEW_UPDATE_S, RENDER_S = 90, 180, 60, 180
 ARTEFACTS = REPO_ROOT / "outputs" / "test_artefacts"
 
 NOTEBOOK_CELLS = [
+    "from dataclasses import replace\n"
     "from aniportrait_lib.data.mini_corpus import build_reference\n"
     "from aniportrait_lib.editing.editor_state import EditorState\n"
+    "from aniportrait_lib.editing.lmk2video_render import Lmk2VideoRenderer\n"
     "from aniportrait_lib.landmarks.performance import Performance\n"
     "from aniportrait_lib.editing.widget import EditorWidget",
     "reference, _ = build_reference(256)\n"
-    "state = EditorState(Performance.still(reference, 8), reference)\n"
-    "editor = EditorWidget(state, 'edits.json', 'edited.mp4')\n"
+    "renderer = Lmk2VideoRenderer.from_weights('kit:{kit_run}', reference, num_threads=1)\n"
+    "renderer.config = replace(renderer.config, steps=2)\n"
+    "state = EditorState(Performance.still(reference, 8), reference, lmk2video=renderer)\n"
+    "editor = EditorWidget(state, 'edits.json', 'edited.mp4', lmk2video_path='edited_lmk2video.mp4')\n"
     "editor.widget",
 ]
 
@@ -56,6 +64,22 @@ async (selector) => {
   const data = await (await fetch(img.src)).arrayBuffer();
   const digest = await crypto.subtle.digest('SHA-256', data);
   return Array.from(new Uint8Array(digest)).map(b => b.toString(16).padStart(2, '0')).join('');
+}
+"""
+
+VIDEO_SOURCE_JS = """
+() => {
+  const video = document.querySelector('.aniportrait-video video');
+  const source = video.querySelector('source');
+  return (source ? source.src : video.src) || '';
+}
+"""
+VIDEO_METADATA_JS = """
+async () => {
+  const video = document.querySelector('.aniportrait-video video');
+  for (let i = 0; i < 50 && video.readyState < 1; i++) await new Promise(r => setTimeout(r, 100));
+  const error = video.error && video.error.code;
+  return [video.readyState, video.duration, video.videoWidth, video.videoHeight, error];
 }
 """
 
@@ -86,11 +110,12 @@ def _api(base: str, token: str, path: str, method: str = "GET") -> object:
 
 
 @pytest.fixture
-def jupyterlab(browser_tools, tmp_path):
+def jupyterlab(browser_tools, tiny_kit_run, tmp_path):
     """A JupyterLab server on a free local port with a tiny editor notebook; yields (url, token)."""
     root = tmp_path / "root"
     root.mkdir()
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in NOTEBOOK_CELLS])
+    cells = [c.replace("{kit_run}", str(tiny_kit_run)) for c in NOTEBOOK_CELLS]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, root / "editor.ipynb")
     port, token = _free_port(), secrets.token_hex(16)
@@ -165,7 +190,7 @@ def _wait_for_new_stable_image(page, selector: str, before: str, settle_s: float
     return None if last == before else last
 
 
-def test_slider_moves_the_live_preview(browser_tools, jupyterlab):
+def test_slider_moves_the_live_preview_and_lmk2video_renders(browser_tools, jupyterlab):
     chromium, sync_api = browser_tools
     base, token = jupyterlab
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
@@ -196,6 +221,21 @@ def test_slider_moves_the_live_preview(browser_tools, jupyterlab):
                 handle.press("PageUp")  # noUiSlider: a page = 5 steps of 0.5°
             after = _wait_for_new_stable_image(page, portrait, before)
             moved_to = float(readout.inner_text())
+            # key the turn, then render the edited clip with Lmk2Video
+            status = page.locator(".aniportrait-status")
+            page.click("button.aniportrait-button-set-keyframe")
+            page.wait_for_function(
+                "document.querySelector('.aniportrait-status').innerText.includes('keyed yaw')"
+            )
+            render = page.locator("button.aniportrait-button-render-with-lmk2video")
+            enabled = render.is_enabled()
+            render.click()
+            page.wait_for_selector(".aniportrait-video video", timeout=RENDER_S * 1000)
+            rendered = status.inner_text()
+            progress = page.locator(".aniportrait-progress").inner_text()
+            progress = progress.replace("\u2007", " ")  # tqdm's widget writes figure spaces
+            video_source = page.evaluate(VIDEO_SOURCE_JS)
+            ready, duration, width, height, error = page.evaluate(VIDEO_METADATA_JS)
             shot = ARTEFACTS / "editor_browser.png"
             page.screenshot(path=str(shot), full_page=True)
             print(f"\nbrowser test artefacts: {ARTEFACTS} (screenshot {shot.name}); yaw slider at {moved_to}")
@@ -203,3 +243,9 @@ def test_slider_moves_the_live_preview(browser_tools, jupyterlab):
             browser.close()
     assert before and after and before != after
     assert moved_to > 0.0
+    assert enabled and "left: warp preview, right: Lmk2Video" in rendered and "8 frames" in rendered
+    assert "Lmk2Video denoising" in progress  # the pipeline's progress bar, shown under the editor
+    assert video_source.startswith("data:video/mp4;base64,") and len(video_source) > 1000
+    # Chromium decoded its header: 8 frames at 30 fps, two 64² panels enlarged to 256 px side by side
+    assert error is None and ready >= 1, f"the browser cannot load the video (error {error}, state {ready})"
+    assert abs(duration - 8 / 30) < 0.02 and width == 2 * 256 and height > 256
