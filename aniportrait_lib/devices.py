@@ -37,7 +37,6 @@ DTYPE_NAMES: dict[str, torch.dtype] = {
 """Accepted spellings of the three inference dtypes."""
 
 
-
 def parse_dtype(name: str | torch.dtype) -> torch.dtype:
     """``"fp32"`` / ``"float16"`` / ``"bf16"`` / a ``torch.dtype`` → the ``torch.dtype``.
 

@@ -39,24 +39,16 @@ from aniportrait_lib.data.render import Reference
 from aniportrait_lib.devices import Placement
 from aniportrait_lib.editing.preview import render_performance as render_warp
 from aniportrait_lib.landmarks.performance import Performance
-from aniportrait_lib.paths import weights_dir
 from aniportrait_lib.pipelines.generate import load_portrait
 from aniportrait_lib.pipelines.generate import render_performance as render_diffusion
 from aniportrait_lib.pipelines.selection import GenerationModels, resolve_weights
 from aniportrait_lib.pipelines.stages import StageMeter
 from aniportrait_lib.plots import side_by_side_video
 
-__all__ = ["Lmk2VideoRender", "Lmk2VideoRenderer", "run_weights"]
+__all__ = ["Lmk2VideoRender", "Lmk2VideoRenderer"]
 
 SIDE_BY_SIDE_MIN_PX = 256
 """Panels of the side-by-side video smaller than this are enlarged (nearest neighbour) to reach it."""
-
-
-def run_weights(profile: str, run_dir: str | Path) -> str:
-    """The weights a notebook of a suite run renders with, as notebook 05 picks them: the official folder
-    (``weights_dir()``) for the ``gpu`` profile, else the kit exports notebooks 03 and 04 wrote into
-    ``run_dir`` (the notebook's output root: the suite's run folder, or ``outputs/`` when run by hand)."""
-    return f"official:{weights_dir()}" if profile == "gpu" else f"kit:{Path(run_dir)}"
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ message. Measured figures for the released model sizes are in the README ("How m
 
 from __future__ import annotations
 
+import ctypes
 import math
 import threading
 import time
@@ -135,14 +136,16 @@ class Plan:
 def machine_memory(device: str) -> tuple[float, float | None]:
     """(host MiB this process may use, device MiB free or None on the CPU).
 
-    Host: ``MemAvailable`` (Linux) plus this process's RSS, else the physical memory. Device: CUDA's free
-    memory plus what torch already holds; on MPS torch's recommended maximum.
+    Host: ``MemAvailable`` (Linux) plus this process's private memory, else the physical memory. Device:
+    CUDA's free memory plus what torch already holds; on MPS torch's recommended maximum.
     """
     host = math.nan
     try:
         with open("/proc/meminfo", encoding="ascii") as meminfo:
             fields = dict(line.split(":", 1) for line in meminfo)
-        host = int(fields["MemAvailable"].split()[0]) / 1024 + current_rss_mib()
+        # plus the private memory this process holds; its file-backed pages (memory-mapped weights) are page
+        # cache that MemAvailable already counts
+        host = int(fields["MemAvailable"].split()[0]) / 1024 + _anonymous_rss_mib()
     except (OSError, KeyError, ValueError):
         try:
             import os
@@ -156,6 +159,27 @@ def machine_memory(device: str) -> tuple[float, float | None]:
     if device == "mps":
         return host, torch.mps.recommended_max_memory() / 2**20
     return host, None
+
+
+def _release_freed_memory() -> None:
+    """Return the C allocator's freed memory to the OS (glibc ``malloc_trim``; elsewhere nothing): freed
+    blocks it keeps would be reused by the next call without raising RSS, hiding that call's needs."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _anonymous_rss_mib() -> float:
+    """This process's private resident memory (``RssAnon``), in MiB; its whole RSS where that is unknown."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return current_rss_mib()
 
 
 class _Sampler(threading.Thread):
@@ -186,6 +210,7 @@ def _measure(
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated()
+    _release_freed_memory()  # so that the RSS increase below is this call's allocations, not reused ones
     sampler = _Sampler()
     sampler.start()
     base, started, first, denoise_peak = sampler.peaks[0], time.perf_counter(), [], [0.0]

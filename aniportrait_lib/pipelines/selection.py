@@ -57,6 +57,7 @@ __all__ = [
     "WeightsSpec",
     "default_weights_spec",
     "official_parts",
+    "run_weights",
     "parse_weights_spec",
     "resolve_weights",
 ]
@@ -227,6 +228,13 @@ class OfficialSizes:
 _OFFICIAL_VIDEO = ("vae", "image_encoder", "reference_unet", "denoising_unet", "motion_module", "pose_guider")
 _OFFICIAL_AUDIO = ("wav2vec2", "audio2mesh", "audio2pose")
 _OFFICIAL_ALL = _OFFICIAL_VIDEO + _OFFICIAL_AUDIO
+
+
+def run_weights(profile: str, run_dir: str | Path) -> str:
+    """The weights a notebook of a run generates with (notebooks 05 and 06): the official folder
+    (``weights_dir()``) for the ``gpu`` profile, else the kit exports notebooks 02-04 wrote into ``run_dir``
+    (the notebook's output root: the suite's run folder, or ``outputs/`` when run by hand)."""
+    return f"official:{weights_dir()}" if profile == "gpu" else f"kit:{Path(run_dir)}"
 
 
 def official_parts(folder: Path, audio: bool) -> list[Path]:

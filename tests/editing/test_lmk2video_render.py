@@ -12,11 +12,11 @@ from aniportrait_lib.audio.inference import MotionConfig
 from aniportrait_lib.config import GenerateConfig
 from aniportrait_lib.editing.edit_document import EditDocument
 from aniportrait_lib.editing.editor_state import NO_LMK2VIDEO_WEIGHTS, EditorState
-from aniportrait_lib.editing.lmk2video_render import Lmk2VideoRenderer, run_weights
+from aniportrait_lib.editing.lmk2video_render import Lmk2VideoRenderer
 from aniportrait_lib.editing.widget import EditorWidget
 from aniportrait_lib.landmarks.drawing import draw_landmarks
 from aniportrait_lib.paths import weights_dir
-from aniportrait_lib.pipelines.selection import GenerationModels
+from aniportrait_lib.pipelines.selection import GenerationModels, run_weights
 from aniportrait_lib.plots import LABEL_HEIGHT
 from aniportrait_lib.video_io import probe_video, read_frames
 
