@@ -27,19 +27,18 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import warnings
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the kit never downloads; must precede the import below
 
 from transformers import Wav2Vec2Config, Wav2Vec2Model  # noqa: E402
 
 from aniportrait_lib.paths import weights_dir  # noqa: E402
+from aniportrait_lib.pretrained_errors import UNREADABLE_PRETRAINED, unreadable_pretrained
 
 from .windows import overlap_add, window_spans  # noqa: E402
 
@@ -250,35 +249,6 @@ def default_wav2vec2_dir() -> Path | None:
     return find_wav2vec2_folder([weights_dir()])
 
 
-# what from_pretrained raises for an unreadable folder
-_UNREADABLE = (OSError, SafetensorError, pickle.UnpicklingError, RuntimeError, ValueError, EOFError)
-_TRUNCATED = ("incomplete metadata", "header too small", "invalid header length", "EOF")
-
-
-def _unreadable_pretrained(folder: Path, error: BaseException) -> ValueError:
-    """One ``ValueError`` for a failed ``from_pretrained``, naming the weights file and what is wrong.
-
-    The innermost exception says what happened; it is put in plain words, never with torch's advice to
-    load with ``weights_only=False``. (The same rules as ``models.image_models``, which this layer may not
-    import.)
-    """
-    while error.__cause__ is not None or error.__context__ is not None:
-        error = error.__cause__ or error.__context__
-    text = str(error).removeprefix("Error while deserializing header: ").strip()
-    first = text.splitlines()[0] if text else type(error).__name__
-    files = sorted(p.name for p in folder.glob("*") if p.suffix in (".safetensors", ".bin"))
-    where = folder / files[0] if len(files) == 1 else folder
-    if "Unsupported global" in text:
-        problem = "contains pickled Python objects that are not tensors; the kit loads only weights_only=True"
-    elif any(sign in text for sign in _TRUNCATED):
-        problem = "truncated (an interrupted download or copy?)"
-    elif isinstance(error, SafetensorError | pickle.UnpicklingError):
-        problem = f"corrupt, not a readable weights file ({first})"
-    else:
-        problem = type(error).__name__ if "weights_only" in first else first
-    return ValueError(f"{where}: could not load wav2vec2 weights: {problem}")
-
-
 def build_audio_encoder(
     config: Wav2Vec2Config, pretrained_dir: str | Path | None = None
 ) -> TimeAlignedWav2Vec2:
@@ -302,8 +272,8 @@ def build_audio_encoder(
         raise ValueError(f"{folder}: not a wav2vec2 folder (config.json missing)")
     try:
         model = TimeAlignedWav2Vec2.from_pretrained(folder, local_files_only=True)
-    except _UNREADABLE as error:
-        raise _unreadable_pretrained(folder, error) from error
+    except UNREADABLE_PRETRAINED as error:
+        raise unreadable_pretrained(folder, "wav2vec2 weights", error) from error
     if model.config.hidden_size != config.hidden_size or model.config.conv_dim != config.conv_dim:
         raise ValueError(f"{folder}: hidden_size/conv_dim differ from the requested encoder config")
     # from_pretrained puts new parameters in after __init__ froze the old ones: freeze again, as the official

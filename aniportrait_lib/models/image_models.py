@@ -7,13 +7,13 @@ oracle's ``configs.json``. Real weights are read only from a local folder (diffu
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
 from diffusers import AutoencoderKL
-from safetensors import SafetensorError
 from transformers import CLIPImageProcessorPil, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+from aniportrait_lib.pretrained_errors import UNREADABLE_PRETRAINED, unreadable_pretrained
 
 __all__ = [
     "CLIP_VIT_L14_CONFIG",
@@ -54,35 +54,6 @@ CLIP_VIT_L14_CONFIG: dict[str, Any] = {
 }
 
 
-# what from_pretrained raises for an unreadable folder (diffusers wraps file errors in OSError)
-_UNREADABLE = (OSError, SafetensorError, pickle.UnpicklingError, RuntimeError, ValueError, EOFError)
-_TRUNCATED = ("incomplete metadata", "header too small", "invalid header length", "EOF")
-
-
-def _unreadable_pretrained(folder: str | Path, what: str, error: BaseException) -> ValueError:
-    """One ``ValueError`` for a ``from_pretrained`` failure, naming the weights file and what is wrong.
-
-    The innermost exception says what happened (diffusers wraps it twice); it is put in plain words, and
-    torch's advice to load with ``weights_only=False`` is never passed on.
-    """
-    folder = Path(folder)
-    while error.__cause__ is not None or error.__context__ is not None:
-        error = error.__cause__ or error.__context__
-    text = str(error).removeprefix("Error while deserializing header: ").strip()
-    first = text.splitlines()[0] if text else type(error).__name__
-    files = sorted(p.name for p in folder.glob("*") if p.suffix in (".safetensors", ".bin"))
-    where = folder / files[0] if len(files) == 1 else folder
-    if "Unsupported global" in text:
-        problem = "contains pickled Python objects that are not tensors; the kit loads only weights_only=True"
-    elif any(sign in text for sign in _TRUNCATED):
-        problem = "truncated (an interrupted download or copy?)"
-    elif isinstance(error, SafetensorError | pickle.UnpicklingError):
-        problem = f"corrupt, not a readable weights file ({first})"
-    else:
-        problem = type(error).__name__ if "weights_only" in first else first
-    return ValueError(f"{where}: cannot load the {what}: {problem}")
-
-
 def build_vae(config: dict[str, Any] | None = None, folder: str | Path | None = None) -> AutoencoderKL:
     """``AutoencoderKL`` from a local diffusers folder if present, else from ``config`` (sd-vae-ft-mse).
 
@@ -92,8 +63,8 @@ def build_vae(config: dict[str, Any] | None = None, folder: str | Path | None = 
     if folder is not None and Path(folder, "config.json").is_file():
         try:
             return AutoencoderKL.from_pretrained(str(folder), local_files_only=True)
-        except _UNREADABLE as error:
-            raise _unreadable_pretrained(folder, "VAE", error) from error
+        except UNREADABLE_PRETRAINED as error:
+            raise unreadable_pretrained(folder, "VAE", error) from error
     return AutoencoderKL(**(config or SD_VAE_FT_MSE_CONFIG))
 
 
@@ -108,8 +79,8 @@ def build_clip_image_encoder(
     if folder is not None and Path(folder, "config.json").is_file():
         try:
             return CLIPVisionModelWithProjection.from_pretrained(str(folder), local_files_only=True)
-        except _UNREADABLE as error:
-            raise _unreadable_pretrained(folder, "CLIP image encoder", error) from error
+        except UNREADABLE_PRETRAINED as error:
+            raise unreadable_pretrained(folder, "CLIP image encoder", error) from error
     return CLIPVisionModelWithProjection(CLIPVisionConfig(**(config or CLIP_VIT_L14_CONFIG)))
 
 

@@ -43,6 +43,8 @@ from diffusers import UNet2DConditionModel, UNetMotionModel
 from diffusers.models.attention_processor import AttnProcessor2_0
 from torch import nn
 
+from aniportrait_lib.pretrained_errors import UNREADABLE_PRETRAINED, unreadable_pretrained
+
 from .image_models import CLIP_VIT_L14_CONFIG, SD_VAE_FT_MSE_CONFIG
 from .pose_guider import (
     MultiScalePoseGuider,
@@ -306,7 +308,10 @@ def build_stage1_networks(
     """
     denoiser = build_image_denoising_unet(config.unet)
     if pretrained_unet is not None:
-        pretrained = UNet2DConditionModel.from_pretrained(str(pretrained_unet), local_files_only=True)
+        try:
+            pretrained = UNet2DConditionModel.from_pretrained(str(pretrained_unet), local_files_only=True)
+        except UNREADABLE_PRETRAINED as error:
+            raise unreadable_pretrained(pretrained_unet, "SD1.5 UNet", error) from error
         try:
             denoiser.load_state_dict(pretrained.state_dict())
         except RuntimeError as error:  # missing / unexpected keys or shapes

@@ -241,6 +241,10 @@ def test_both_unets_start_from_a_pretrained_unet_folder(tiny_stage1, tmp_path):
     other.unet = small_unet_config(widths=(32, 64, 128, 256))
     with pytest.raises(ValueError, match="does not fit the configured UNet"):
         build_stage1_networks(other, tmp_path / "unet")
+    weights = tmp_path / "unet" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])  # an interrupted copy
+    with pytest.raises(ValueError, match=f"^{weights}: cannot load the SD1.5 UNet: truncated"):
+        build_stage1_networks(tiny_stage1.model(), tmp_path / "unet")
 
 
 def test_learning_rate_warms_up_stays_constant_and_decays_over_the_last_steps(tiny_stage1):
