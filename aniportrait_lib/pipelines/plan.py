@@ -298,9 +298,9 @@ def estimate(
     diffused = len(range(0, frames, config.keyframe_step)) if frames else 0
     window = min(config.context_frames, max(diffused, 1))
     tokens = (config.height // 8) * (config.width // 8)
-    act_scale = weights_scale  # activations shrink with the dtype as the weights do
-    denoise = calibration.denoise_mib(tokens * window * branches) * act_scale
-    decode = calibration.decode_mib(config.height * config.width) * act_scale
+    # activations shrink with the dtype as the weights do
+    denoise = calibration.denoise_mib(tokens * window * branches) * weights_scale
+    decode = calibration.decode_mib(config.height * config.width) * weights_scale
     windows = context_windows(
         max(diffused, 1), config.context_frames, config.context_overlap, config.wrap_around
     )

@@ -116,11 +116,6 @@ def load_oracle_components(oracle_dir: str | Path, official_compat: bool = False
     return Lmk2VideoComponents(vae, encoder, reference, denoiser, guider, scheduler).eval()
 
 
-def _place(module: nn.Module, device: torch.device | str, dtype: torch.dtype) -> nn.Module:
-    """Every floating tensor of ``module`` to ``dtype`` on ``device`` (integer buffers keep their dtype)."""
-    return module.to(device=device, dtype=dtype)
-
-
 def _count(module: nn.Module) -> str:
     return f"{sum(p.numel() for p in module.parameters()) / 1e6:.1f} M parameters"
 
@@ -155,7 +150,7 @@ def materialise(
     if not report.ok:
         raise ValueError(f"cannot load {report}")
     module.load_state_dict(_cast(state_dict, device, dtype), strict=True, assign=True)
-    return _place(module, device, dtype)
+    return module.to(device, dtype)  # buffers the file does not hold (built on the CPU) follow
 
 
 def load_official_components(
@@ -232,9 +227,9 @@ def load_official_components(
         "pose_guider.pth", device, dtype,
     )  # fmt: skip
     done("pose_guider", guider, folder / "pose_guider.pth")
-    vae = _place(build_vae(folder=vae_folder), device, dtype)
+    vae = build_vae(folder=vae_folder).to(device, dtype)
     done("vae", vae, vae_folder)
-    encoder = _place(build_clip_image_encoder(folder=image_encoder_folder), device, dtype)
+    encoder = build_clip_image_encoder(folder=image_encoder_folder).to(device, dtype)
     done("image_encoder", encoder, image_encoder_folder)
     scheduler = build_scheduler(scheduler_config)
     return Lmk2VideoComponents(vae, encoder, reference, denoiser, guider, scheduler).eval()
