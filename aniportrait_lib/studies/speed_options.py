@@ -269,8 +269,12 @@ def plot_speed_options(table: pd.DataFrame):
         time_ax.annotate(
             name, (row["seconds"], psnr_db), fontsize=7, xytext=(3, 3), textcoords="offset points"
         )
-        mouth_ax.barh(name, row["mouth corr"])
     time_ax.set(xlabel="seconds (whole call)", ylabel="PSNR vs full (dB; full drawn at the top)")
-    mouth_ax.set(xlabel="mouth-opening correlation with the truth")
+    mouth = shown["mouth corr"].astype(float)
+    mouth_ax.barh(list(shown.index), mouth.fillna(0.0).to_numpy())
+    for y, value in enumerate(mouth):
+        if np.isnan(value):
+            mouth_ax.text(0, y, " not measurable (no face, or a still mouth)", va="center", fontsize=7)
+    mouth_ax.set(xlabel="mouth-opening correlation with the truth", xlim=(min(0.0, mouth.min() - 0.1), 1))
     mouth_ax.invert_yaxis()
     return fig

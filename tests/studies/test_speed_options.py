@@ -3,12 +3,14 @@ pipeline, and the full setting (and the pipeline afterwards) unchanged."""
 
 from dataclasses import replace
 
+import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from diffusers import DDIMScheduler
 
-from aniportrait_lib.evaluation.generation_eval import heldout_truth
+from aniportrait_lib.evaluation.generation_eval import heldout_truth, mean_psnr
 from aniportrait_lib.landmarks.extract import LandmarkExtractor
 from aniportrait_lib.pipelines.generate import audio_to_video
 from aniportrait_lib.pipelines.selection import resolve_weights
@@ -18,8 +20,9 @@ from aniportrait_lib.studies.speed_options import (
     dpm_solver_scheduler,
     fast_sampling,
     measure_speed_options,
+    plot_speed_options,
 )
-from aniportrait_lib.video_io import read_frames
+from aniportrait_lib.video_io import probe_video
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -113,6 +116,24 @@ def test_table_has_a_row_per_option_and_the_full_row_is_the_default_call(
     assert not list(tmp_path.glob("speed_warm_up*"))
     plain = audio_to_video(reference, truth.audio_path, out_path=tmp_path / "plain.mp4", weights=models,
                            config=replace(models.config, max_frames=4), pose_template=truth.pose)  # fmt: skip
-    full = np.stack(list(read_frames(table.loc["full", "video"])))
-    assert full.shape[0] == 4 and np.array_equal(full, np.stack(list(read_frames(plain))))
+    # the same frames as a default call; the mp4s are compared with a bound, not bit for bit, since the H.264
+    # encoder's output is not always identical for identical frames (the pipeline's is: tests above)
+    assert probe_video(table.loc["full", "video"]).num_frames == 4
+    assert mean_psnr(table.loc["full", "video"], plain) > 35
     assert isinstance(models.pipeline.scheduler, DDIMScheduler) and "predict" not in vars(models.pipeline)
+
+
+def test_plot_leaves_out_skipped_rows_and_marks_unmeasurable_mouths():
+    table = pd.DataFrame(
+        {
+            "seconds": [3.0, np.nan, 1.5],
+            "PSNR vs full (dB)": [np.inf, np.nan, 30.0],
+            "mouth corr": [0.6, np.nan, np.nan],
+        },
+        index=["full", "fp16 autocast", "fast"],
+    )
+    fig = plot_speed_options(table)
+    time_ax, mouth_ax = fig.axes
+    assert [t.get_text() for t in time_ax.texts] == ["full", "fast"]
+    assert [t.get_text() for t in mouth_ax.texts] == [" not measurable (no face, or a still mouth)"]
+    plt.close(fig)
