@@ -10,6 +10,10 @@ Examples::
     python -m aniportrait_lib.runner --profile gpu --param dry_run=true         # up to each training loop
     python -m aniportrait_lib.runner --only 03 --param dataset=outputs/my_dataset   # train on your videos
 
+The console shows one line per notebook and, at the end, the report's path (and for each failed
+notebook where its executed copy is); what the kernels and libraries print goes to ``run.log`` in the
+run folder. ``--verbose`` shows it all on the console instead.
+
 Exit status: 0 when every notebook ran and no metric crossed its tolerance, 1 otherwise.
 """
 
@@ -25,7 +29,7 @@ import yaml
 from aniportrait_lib.config import DEVICE_CHOICES, DTYPE_CHOICES
 from aniportrait_lib.profiles import DEFAULT_PROFILE, PROFILE_NAMES
 from aniportrait_lib.runner.report import write_reports
-from aniportrait_lib.runner.suite import NOTEBOOK_DIR, run_suite
+from aniportrait_lib.runner.suite import NOTEBOOK_DIR, SuiteResult, run_suite
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--param", action="append", default=[], metavar="NAME=VALUE",
         help="a notebook parameter for every notebook (value read as YAML), e.g. dry_run=true, max_steps=200",
     )  # fmt: skip
+    parser.add_argument(
+        "--verbose", action="store_true",
+        help="show the kernels' and libraries' output on the console (default: the run folder's run.log)",
+    )  # fmt: skip
     return parser
 
 
@@ -97,18 +105,40 @@ def main(argv: list[str] | None = None) -> int:
             cell_timeout=args.cell_timeout,
             into=args.into,
             parameters=parameters,
+            verbose=args.verbose,
+            log=_finish_line,
+            announce=_announce if sys.stdout.isatty() else None,
         )
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    md, page = write_reports(suite)
-    print(f"\nartefacts (executed notebooks, outputs): {suite.run_dir}")
-    print(f"report: {md}\n        {page}")
+    md, _ = write_reports(suite)
+    for line in summary_lines(suite, md):
+        print(line)
+    return 1 if suite.failed else 0
+
+
+def _announce(text: str) -> None:
+    """Show which notebook is running on a terminal, without a newline: its result line replaces it."""
+    print(text, end="", flush=True)
+
+
+def _finish_line(text: str) -> None:
+    """A notebook's line; on a terminal it first erases what :func:`_announce` showed."""
+    print("\r\x1b[K" + text if sys.stdout.isatty() else text, flush=True)
+
+
+def summary_lines(suite: SuiteResult, report: Path) -> list[str]:
+    """What the console shows after the notebooks' lines: for each failed notebook one line with its
+    executed copy and the log, a line for an updated baseline, and last the verdict with the report."""
+    log = f"; log: {suite.log_file}" if suite.log_file is not None else ""
+    lines = [
+        f"FAILED {r.name}: executed notebook {r.executed}{log}" for r in suite.results if r.failed
+    ]  # fmt: skip
     if suite.baseline_updated:
-        print(f"baseline updated: {suite.baseline_updated} (review and commit it)")
-    failed = [r.name for r in suite.results if r.failed]
-    print("suite FAILED: " + ", ".join(failed) if failed else "suite passed")
-    return 1 if failed else 0
+        lines.append(f"baseline updated: {suite.baseline_updated} (review and commit it)")
+    lines.append(f"suite {'FAILED' if suite.failed else 'passed'}; report: {report} (and .html)")
+    return lines
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 Each notebook runs in its own kernel with the ``profile`` and ``output_root`` parameters injected;
 a failing notebook is recorded (cell, error, traceback) and the suite goes on with the next one.
+The console gets one line per notebook; what the kernels and libraries print goes to the run
+folder's ``run.log`` (:mod:`aniportrait_lib.runner.runlog`), unless ``verbose``.
 """
 
 from __future__ import annotations
@@ -11,15 +13,17 @@ import re
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from aniportrait_lib.paths import REPO_ROOT, outputs_root
 from aniportrait_lib.profiles import get_profile
 from aniportrait_lib.runner import baseline as baselines
 from aniportrait_lib.runner.notebook import KEY_FIGURE_FILE, METRICS_FILE, DryRunStop
+from aniportrait_lib.runner.runlog import RUN_LOG_FILE, process_output_to, run_log, write_header
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 _NOTEBOOK_PATTERN = re.compile(r"^\d\d_.+\.ipynb$")
@@ -73,6 +77,8 @@ class SuiteResult:
     started: datetime
     results: list[NotebookResult] = field(default_factory=list)
     baseline_updated: Path | None = None
+    log_file: Path | None = None
+    """``run.log``: what the kernels and libraries printed (``None`` when verbose: it went to the screen)."""
 
     @property
     def failed(self) -> bool:
@@ -118,11 +124,14 @@ def run_notebook(
     kernel_name: str = "python3",
     cell_timeout: int | None = None,
     parameters: dict[str, Any] | None = None,
+    log_stream: TextIO | None = None,
 ) -> NotebookResult:
     """Execute one notebook into ``run_dir`` and collect its metrics; never raises for notebook errors.
 
     ``parameters`` are injected besides ``profile`` and ``output_root`` (e.g. ``dry_run``, ``dataset``).
     A notebook that stops with :class:`~.notebook.DryRunStop` (asked for a dry run) is not a failure.
+    ``log_stream``: a file that gets the notebook's printed output and its kernel's stdout and stderr
+    (``None``: they go where they always went, the kernel's to this process's console).
     """
     import papermill  # slow to import (~1 s, Jupyter's client): only running notebooks needs it
 
@@ -131,17 +140,20 @@ def run_notebook(
     started = time.perf_counter()
     error = None
     try:
-        papermill.execute_notebook(
-            str(source),
-            str(executed),
-            parameters={**(parameters or {}), "profile": profile, "output_root": str(run_dir)},
-            kernel_name=kernel_name,
-            language="python",
-            cwd=str(source.parent),
-            progress_bar=False,
-            log_output=False,
-            execution_timeout=cell_timeout,
-        )
+        with process_output_to(log_stream) if log_stream is not None else nullcontext():
+            papermill.execute_notebook(
+                str(source),
+                str(executed),
+                parameters={**(parameters or {}), "profile": profile, "output_root": str(run_dir)},
+                kernel_name=kernel_name,
+                language="python",
+                cwd=str(source.parent),
+                progress_bar=False,
+                log_output=False,
+                stdout_file=log_stream,
+                stderr_file=log_stream,
+                execution_timeout=cell_timeout,
+            )
     except Exception as exc:  # a failed notebook is a result to report, not a reason to stop the suite
         error = _cell_error(exc, executed)
     stopped = None
@@ -179,6 +191,8 @@ def run_suite(
     log: Callable[[str], None] = print,
     into: Path | None = None,
     parameters: dict[str, Any] | None = None,
+    verbose: bool = False,
+    announce: Callable[[str], None] | None = None,
 ) -> SuiteResult:
     """Execute the suite into ``<runs_root>/<timestamp>-<profile>/`` and compare with the baseline.
 
@@ -187,6 +201,12 @@ def run_suite(
     in ``baselines/<profile>.json``.
 
     ``parameters``: papermill parameters for every notebook besides ``profile`` / ``output_root``.
+
+    ``log`` gets one line per notebook, once it has run (name, outcome, seconds, number of metrics).
+    Everything else (the notebooks' printed output, the kernels' stderr, Python logging and warnings)
+    goes to ``<run folder>/run.log``; with ``verbose`` nothing is routed there, and ``log`` also gets a
+    line as each notebook starts. ``announce`` (not verbose) gets that starting line instead, e.g. to
+    show it on a terminal until the notebook's line replaces it.
 
     ``into``: run in this existing run folder instead (made by an earlier run of the same profile), e.g.
     to rerun notebook 05 on the models notebooks 01-04 left there; the notebooks run now replace their
@@ -206,21 +226,22 @@ def run_suite(
         if into
         else _new_run_dir(runs_root, f"{started:%Y%m%d-%H%M%S}-{profile}")
     )
-    suite = SuiteResult(run_dir, profile, started)
+    suite = SuiteResult(run_dir, profile, started, log_file=None if verbose else run_dir / RUN_LOG_FILE)
     stored = baselines.load_baseline(profile, baseline_dir)
-    for i, source in enumerate(notebooks, 1):
-        log(f"[{i}/{len(notebooks)}] {source.stem} ({profile}) ...")
-        previous = _set_aside(run_dir / source.stem) if into else None
-        result = run_notebook(source, run_dir, profile, kernel_name, cell_timeout, parameters)
-        if previous is not None and result.stopped is not None:  # a dry run changes nothing there
-            shutil.rmtree(run_dir / source.stem, ignore_errors=True)
-            previous.rename(run_dir / source.stem)
-        elif previous is not None and result.error is None:
-            shutil.rmtree(previous)
-        if result.stopped is None:
-            result.comparisons = baselines.compare(result.metrics, stored.get(result.name, {}))
-        suite.results.append(result)
-        log(f"[{i}/{len(notebooks)}] {source.stem}: {_describe(result)}")
+    with run_log(suite.log_file) if suite.log_file is not None else nullcontext() as stream:
+        for i, source in enumerate(notebooks, 1):
+            starting = f"[{i}/{len(notebooks)}] {source.stem} ({profile}) ..."
+            if verbose:
+                log(starting)
+            elif announce is not None:
+                announce(starting)
+            if stream is not None:
+                write_header(stream, starting)
+            _run_one(suite, source, stored, into is not None, kernel_name, cell_timeout, parameters, stream)
+            line = f"[{i}/{len(notebooks)}] {source.stem}: {_describe(suite.results[-1])}"
+            if stream is not None:
+                stream.write(line + "\n")
+            log(line)
     if update_baseline:
         fresh = {r.name: r.metrics for r in suite.results if r.error is None and r.stopped is None}
         suite.baseline_updated = baselines.save_baseline(
@@ -229,6 +250,31 @@ def run_suite(
     if into is None:
         _point_latest(runs_root, run_dir, profile)
     return suite
+
+
+def _run_one(
+    suite: SuiteResult,
+    source: Path,
+    stored: dict,
+    rerun: bool,
+    kernel_name: str,
+    cell_timeout: int | None,
+    parameters: dict[str, Any] | None,
+    log_stream: TextIO | None,
+) -> None:
+    """Run one notebook of ``suite`` (in place of its earlier outputs when ``rerun``), judge its
+    metrics against ``stored`` and append the result."""
+    run_dir = suite.run_dir
+    previous = _set_aside(run_dir / source.stem) if rerun else None
+    result = run_notebook(source, run_dir, suite.profile, kernel_name, cell_timeout, parameters, log_stream)
+    if previous is not None and result.stopped is not None:  # a dry run changes nothing there
+        shutil.rmtree(run_dir / source.stem, ignore_errors=True)
+        previous.rename(run_dir / source.stem)
+    elif previous is not None and result.error is None:
+        shutil.rmtree(previous)
+    if result.stopped is None:
+        result.comparisons = baselines.compare(result.metrics, stored.get(result.name, {}))
+    suite.results.append(result)
 
 
 def _set_aside(out_dir: Path) -> Path | None:
