@@ -103,6 +103,8 @@ def _source_index(executed: Path, executed_index: int) -> int:
         cells = nbformat.read(executed, as_version=4).cells
     except (OSError, ValueError):
         return executed_index
+    # the cells as they ran: without the error banners papermill inserts into the saved copy afterwards
+    cells = [c for c in cells if "papermill-error-cell-tag" not in c.metadata.get("tags", [])]
     injected = [i for i, c in enumerate(cells) if "injected-parameters" in c.metadata.get("tags", [])]
     return executed_index - 1 if injected and injected[0] < executed_index else executed_index
 
