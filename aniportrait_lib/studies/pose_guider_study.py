@@ -38,7 +38,8 @@ from aniportrait_lib.plots import plot_loss_curve
 from aniportrait_lib.studies.configs import Lmk2VideoProfile
 from aniportrait_lib.training.checkpoint import latest_checkpoint
 from aniportrait_lib.training.lmk2video import LOSS_LOG, Stage1Trainer
-from aniportrait_lib.training.lmk2video_data import EvalClip, FramePairDataset, to_unit_range
+from aniportrait_lib.training.lmk2video_cache import FrameCache
+from aniportrait_lib.training.lmk2video_data import ArraySource, EvalClip, FramePairDataset, to_unit_range
 from aniportrait_lib.training.lmk2video_vae import calibrate_latent_scale, pretrain_vae
 from aniportrait_lib.training.optim import torch_threads
 from aniportrait_lib.weights.layout import check_weights, format_report
@@ -105,6 +106,7 @@ class FrozenModels:
     latent_scale: float  # factor folded into the VAE so that 0.18215·latents has unit std
     seconds: float
     unet_init: Path | None = None  # SD1.5 UNet folder both UNets start from (None: random, small profiles)
+    frame_cache: FrameCache | None = None  # the two models' outputs per training frame (small profiles)
 
 
 VAE_FIT_FRAMES = 20_000
@@ -120,9 +122,11 @@ def prepare_frozen_models(
     """Frozen VAE + CLIP encoder for the study (and, at paper scale, the SD1.5 UNet to start from).
 
     Small profiles (``profile.vae.steps > 0``): a small VAE pre-trained on the training frames and
-    calibrated, and a random tiny CLIP encoder. Otherwise the real weights from ``weights_folder``
-    (default: the kit's weights folder, official layout): ``sd-vae-ft-mse``, the sd-image-variations
-    ``image_encoder`` and ``stable-diffusion-v1-5/unet``.
+    calibrated, and a random tiny CLIP encoder; for training frames held in memory (the mini corpus) also
+    what the two make of each frame (:class:`~aniportrait_lib.training.lmk2video_cache.FrameCache`), which
+    every run of the study reads instead of encoding its frames at every step. Otherwise the real weights
+    from ``weights_folder`` (default: the kit's weights folder, official layout): ``sd-vae-ft-mse``, the
+    sd-image-variations ``image_encoder`` and ``stable-diffusion-v1-5/unet``.
 
     Raises:
         FileNotFoundError: real weights are needed and some are missing (the message lists them).
@@ -148,7 +152,11 @@ def prepare_frozen_models(
     losses = pretrain_vae(vae, frames, profile.vae, lmks)
     scale = calibrate_latent_scale(vae, frames[:: max(1, len(frames) // 64)])
     encoder = build_clip_image_encoder(profile.model.clip).requires_grad_(False).eval()
-    return FrozenModels(vae.eval(), encoder, losses, scale, time.perf_counter() - start)
+    cache = None
+    if isinstance(dataset.source, ArraySource):
+        with torch_threads(profile.stage1.num_threads):
+            cache = FrameCache.build(dataset, vae.eval(), encoder)
+    return FrozenModels(vae.eval(), encoder, losses, scale, time.perf_counter() - start, frame_cache=cache)
 
 
 def stage1_dry_run(
@@ -171,7 +179,9 @@ def guider_trainer(
     """A stage-1 trainer of fresh networks with guider ``kind`` (initialised with seed ``stage1.seed``)."""
     torch.manual_seed(profile.stage1.seed)
     networks = build_stage1_networks(replace(profile.model, guider=kind), frozen.unet_init)
-    return Stage1Trainer(networks, frozen.vae, frozen.image_encoder, dataset, profile.stage1, out_dir)
+    return Stage1Trainer(
+        networks, frozen.vae, frozen.image_encoder, dataset, profile.stage1, out_dir, frozen.frame_cache
+    )
 
 
 def train_guider(

@@ -11,6 +11,7 @@ module                     what it holds
 ``audio2lmk_config``       its typed config (sizes, budgets, data) and fresh models from it
 ``sampling``               which samples each process takes, and a step's random draws (1 → N processes)
 ``lmk2video_data``         frame pairs (stage 1) and clip windows (stage 2): mini corpus or prepared folder
+``lmk2video_cache``        the frozen VAE's and CLIP encoder's outputs per training frame, computed once
 ``lmk2video_config``       the Lmk2Video recipes: stage 1, stage 2, the small VAE (official values)
 ``optim``                  min-SNR weights, learning-rate schedule, AdamW (8-bit), a float64 gradient clip
 ``lmk2video``              stage 1: min-SNR v-prediction loss on frame pairs, on accelerate (§3.2)

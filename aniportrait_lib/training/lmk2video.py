@@ -31,6 +31,7 @@ kit and official formats live in :mod:`aniportrait_lib.weights.kit_lmk2video`.
 
 from __future__ import annotations
 
+import copy
 import time
 import warnings
 from collections.abc import Iterator
@@ -58,6 +59,7 @@ from .checkpoint import (
     save_training_state,
     state_signature,
 )
+from .lmk2video_cache import FrameCache, image_models_state
 from .lmk2video_config import Stage1TrainConfig
 from .lmk2video_data import FramePairDataset, mouth_weight_map
 from .optim import build_optimizer, clip_grad_norm_float64, lr_factor, min_snr_weights, torch_threads
@@ -87,6 +89,8 @@ class Stage1Trainer:
         vae: frozen ``AutoencoderKL`` (latents × 0.18215). image_encoder: frozen CLIP image encoder.
         dataset: :class:`FramePairDataset` at ``config.image_size``.
         config: the recipe. output_dir: ``checkpoint-*.pt``, ``latest`` and ``log.csv`` go here.
+        frame_cache: what ``vae`` and ``image_encoder`` make of each frame of ``dataset``'s source, computed
+            once (:class:`~.lmk2video_cache.FrameCache`); ``None``: encode the frames at every step.
     """
 
     fixed_parts: tuple[str, ...] = ("VAE", "image encoder")
@@ -100,13 +104,19 @@ class Stage1Trainer:
         dataset: FramePairDataset,
         config: Stage1TrainConfig,
         output_dir: str | Path,
+        frame_cache: FrameCache | None = None,
     ):
         self._check_denoiser(networks)
         if dataset.image_size != config.image_size:
             raise ValueError(
                 f"dataset frames are {dataset.image_size} px, config.image_size is {config.image_size}"
             )
+        if frame_cache is not None:
+            self._check_frame_cache(frame_cache, dataset, vae, image_encoder)
+            dataset = copy.copy(dataset)  # the caller's dataset keeps its CLIP inputs
+            dataset.clip_pixels = False
         self.config, self.dataset, self.output_dir = config, dataset, Path(output_dir)
+        self.frame_cache = frame_cache
         self.accelerator = build_accelerator(
             config.cpu, config.mixed_precision, config.report_to, self.output_dir / TRACKER_DIR
         )
@@ -135,6 +145,13 @@ class Stage1Trainer:
                 "stage 1 trains the 2-D denoiser (build_image_denoising_unet), not a motion UNet"
             )
 
+    @staticmethod
+    def _check_frame_cache(cache: FrameCache, dataset: FramePairDataset, vae, image_encoder) -> None:
+        if cache.source is not dataset.source:
+            raise ValueError("the frame cache was built from another dataset's frames than the one given")
+        if not same_signature(cache.signature, state_signature(image_models_state(vae, image_encoder))):
+            raise ValueError("the frame cache was built with other VAE or image encoder weights than these")
+
     def select_trainable(self, networks: Lmk2VideoNetworks) -> None:
         """Stage 1: everything except the reference UNet's ``reference_frozen`` prefixes."""
         networks.requires_grad_(True)
@@ -146,8 +163,7 @@ class Stage1Trainer:
 
         Their signature goes into every checkpoint; :meth:`resume` refuses a checkpoint made with others.
         """
-        state = {f"vae.{k}": v for k, v in self.vae.state_dict().items()}
-        return state | {f"image_encoder.{k}": v for k, v in self.image_encoder.state_dict().items()}
+        return image_models_state(self.vae, self.image_encoder)
 
     def train_mode(self) -> None:
         """Modes for an optimizer step (stage 1: all networks in training mode)."""
@@ -178,14 +194,30 @@ class Stage1Trainer:
             mean, std = (rearrange(x, "(b f) c h w -> b c f h w", b=len(pixels)) for x in (mean, std))
         return mean + std * draws.normal(tuple(mean.shape)).to(mean)
 
+    def _cached_latents(self, frame_ids: torch.Tensor, draws: StepDraws) -> torch.Tensor:
+        """:meth:`_sample_latents` of the frames ``frame_ids`` (``(B,)`` or ``(B, F)``) from the cache."""
+        mean, std = (x.to(self.accelerator.device) for x in self.frame_cache.moments(frame_ids))
+        return mean + std * draws.normal(tuple(mean.shape)).to(mean)
+
     @torch.no_grad()
     def encode(self, batch: dict[str, torch.Tensor], drop: bool, draws: StepDraws):
-        """→ target latents, ref latents (sampled × 0.18215) and CLIP context ``(B, 1, C)``."""
+        """→ target latents, ref latents (sampled × 0.18215) and CLIP context ``(B, 1, C)``.
+
+        With a frame cache, the VAE posteriors and CLIP embeddings are looked up by ``batch["frame_ids"]``
+        (targets, then the reference) instead of computed; the draws are the same either way.
+        """
         device = self.accelerator.device
-        latents = self._sample_latents(batch["pixel_values"].to(device), draws)
-        ref_latents = self._sample_latents(batch["ref_pixel_values"].to(device), draws)
-        clip_pixels = batch["clip_pixels"].to(device) * (0.0 if drop else 1.0)  # zeroed pixels, not embeds
-        context = self.image_encoder(clip_pixels).image_embeds.unsqueeze(1)
+        if self.frame_cache is not None:
+            ids = batch["frame_ids"]
+            targets = ids[:, :-1] if batch["pixel_values"].ndim == 5 else ids[:, 0]
+            latents = self._cached_latents(targets, draws)
+            ref_latents = self._cached_latents(ids[:, -1], draws)
+            context = self.frame_cache.context(ids[:, -1], drop).to(device)
+        else:
+            latents = self._sample_latents(batch["pixel_values"].to(device), draws)
+            ref_latents = self._sample_latents(batch["ref_pixel_values"].to(device), draws)
+            clip_pixels = batch["clip_pixels"].to(device) * (0.0 if drop else 1.0)  # zeroed pixels
+            context = self.image_encoder(clip_pixels).image_embeds.unsqueeze(1)
         return latents * VAE_SCALING_FACTOR, ref_latents * VAE_SCALING_FACTOR, context
 
     def loss(self, batch: dict[str, torch.Tensor], draws: StepDraws | None = None) -> torch.Tensor:

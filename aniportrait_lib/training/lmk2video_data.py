@@ -221,10 +221,18 @@ class FramePairDataset(Dataset):
     non-negative integer; epochs follow one another): feed it to a ``DataLoader`` with a
     :class:`~aniportrait_lib.training.sampling.PositionSampler`.
 
+    Every sample also carries ``frame_ids``: the flat indices in the source (clip after clip) of its frames,
+    targets first, reference last, for a trainer that looks up what the frozen models made of each frame
+    (:class:`~.lmk2video_cache.FrameCache`); such a trainer sets ``clip_pixels = False`` on its copy of the
+    dataset, and the CLIP input is not prepared at every step.
+
     Args:
         source: the clips. image_size: ``S`` of the source's frames (multiple of 8).
         seed: seeds the sample order and the reference-frame choice.
     """
+
+    clip_pixels: bool = True
+    """Whether samples carry ``clip_pixels`` (False: the trainer reads the CLIP embeddings from a cache)."""
 
     def __init__(self, source: ClipSource, seed: int = 0):
         if source.image_size % 8:
@@ -233,6 +241,9 @@ class FramePairDataset(Dataset):
         self.starts = np.concatenate([[0], np.cumsum(source.lengths)[:-1]]).astype(np.int64)
         self.clip_processor = build_clip_image_processor()
         self._order: tuple[int, torch.Tensor] | None = None
+        # pose images are a function of the frame: drawn once per frame when the frames are in memory
+        # anyway (the mini corpus: 27 KB per 96² frame), drawn every time for a prepared folder
+        self._poses: dict[int, np.ndarray] | None = {} if isinstance(source, ArraySource) else None
 
     @classmethod
     def from_arrays(cls, frames: list[np.ndarray], lmks: list[np.ndarray], image_size: int, seed: int = 0,
@@ -276,6 +287,20 @@ class FramePairDataset(Dataset):
     def _pose(self, lmks: np.ndarray) -> np.ndarray:
         return draw_landmarks((self.image_size,) * 2, lmks, normed=True)
 
+    def _poses_of(self, clip: int, indices: Sequence[int], lmks: np.ndarray) -> list[np.ndarray]:
+        """Pose images of frames ``indices`` of ``clip`` (``lmks``: their landmarks), cached per frame."""
+        if self._poses is None:
+            return [self._pose(lm) for lm in lmks]
+        flat = [int(self.starts[clip]) + int(i) for i in indices]
+        for key, lm in zip(flat, lmks, strict=True):
+            if key not in self._poses:
+                self._poses[key] = self._pose(lm)
+        return [self._poses[key] for key in flat]
+
+    def frame_ids(self, clip: int, indices: Sequence[int]) -> torch.Tensor:
+        """Flat indices in the source (clip after clip) of frames ``indices`` of ``clip`` → ``(N,)`` int64."""
+        return torch.as_tensor(np.asarray(indices, np.int64) + self.starts[clip])
+
     def _epoch_order(self, epoch: int) -> torch.Tensor:
         if self._order is None or self._order[0] != epoch:
             generator = torch.Generator().manual_seed(self.seed + epoch)
@@ -291,24 +316,30 @@ class FramePairDataset(Dataset):
         ref = int(np.random.default_rng((self.seed, position)).integers(int(self.source.lengths[clip])))
         return clip, target, ref
 
-    def _clip_input(self, ref_frame: np.ndarray) -> torch.Tensor:
+    def clip_input(self, ref_frame: np.ndarray) -> torch.Tensor:
+        """CLIP input ``(3, 224, 224)`` of a uint8 reference frame ``(S, S, 3)``, as the pipeline makes it."""
         clip_input = PIL.Image.fromarray(ref_frame).resize((224, 224))  # PIL bicubic, as the pipeline
         return self.clip_processor(images=clip_input, return_tensors="pt").pixel_values[0]
 
     def __getitem__(self, position: int) -> dict[str, torch.Tensor]:
         """One training pair (module docstring): ``(3, S, S)`` in [−1, 1]; ``clip_pixels (3, 224, 224)``;
-        ``lmks (468+, 2)``, the target's normalised landmarks (for a lip-weighted loss)."""
+        ``lmks (468+, 2)``, the target's normalised landmarks (for a lip-weighted loss); ``frame_ids (2,)``
+        (target, reference)."""
         clip, target, ref = self.sample_of(int(position))
         frames = self.source.frames(clip, [target, ref])
         lmks = self.source.landmarks(clip, [target, ref])
-        return {
+        pose, ref_pose = self._poses_of(clip, [target, ref], lmks)
+        sample = {
             "pixel_values": to_unit_range(frames[0]),
             "ref_pixel_values": to_unit_range(frames[1]),
-            "pose": to_unit_range(self._pose(lmks[0])),
-            "ref_pose": to_unit_range(self._pose(lmks[1])),
-            "clip_pixels": self._clip_input(frames[1]),
+            "pose": to_unit_range(pose),
+            "ref_pose": to_unit_range(ref_pose),
             "lmks": torch.from_numpy(np.asarray(lmks[0], np.float32)),
+            "frame_ids": self.frame_ids(clip, [target, ref]),
         }
+        if self.clip_pixels:
+            sample["clip_pixels"] = self.clip_input(frames[1])
+        return sample
 
     def batch(self, positions: Sequence[int]) -> dict[str, torch.Tensor]:
         """The samples at ``positions`` stacked → ``(B, ...)`` tensors (as a ``DataLoader`` batch)."""
@@ -348,19 +379,22 @@ class ClipWindowDataset(FramePairDataset):
 
     def __getitem__(self, position: int) -> dict[str, torch.Tensor]:
         """``pixel_values`` / ``pose`` ``(3, F, S, S)``; ``ref_pixel_values`` / ``ref_pose`` ``(3, S, S)``;
-        ``lmks (F, 468+, 2)``."""
+        ``lmks (F, 468+, 2)``; ``frame_ids (F + 1,)`` (targets, then the reference)."""
         clip, indices, ref = self.window_of(int(position))
         wanted = [*indices.tolist(), ref]
         frames, lmks = self.source.frames(clip, wanted), self.source.landmarks(clip, wanted)
-        poses = np.stack([self._pose(lm) for lm in lmks[:-1]])
-        return {
+        poses = self._poses_of(clip, wanted, lmks)
+        sample = {
             "pixel_values": to_unit_range(frames[:-1]).movedim(0, 1),
             "ref_pixel_values": to_unit_range(frames[-1]),
-            "pose": to_unit_range(poses).movedim(0, 1),
-            "ref_pose": to_unit_range(self._pose(lmks[-1])),
-            "clip_pixels": self._clip_input(frames[-1]),
+            "pose": to_unit_range(np.stack(poses[:-1])).movedim(0, 1),
+            "ref_pose": to_unit_range(poses[-1]),
             "lmks": torch.from_numpy(np.asarray(lmks[:-1], np.float32)),
+            "frame_ids": self.frame_ids(clip, wanted),
         }
+        if self.clip_pixels:
+            sample["clip_pixels"] = self.clip_input(frames[-1])
+        return sample
 
 
 def mouth_weight_map(lmks: np.ndarray, size: int, weight: float) -> torch.Tensor:

@@ -74,4 +74,7 @@ def build_optimizer(parameters, config: Stage1TrainConfig) -> torch.optim.Optimi
             return bnb.optim.AdamW8bit(parameters, **kwargs)
         except ImportError:
             warnings.warn("bitsandbytes is not installed: using torch AdamW", stacklevel=3)
-    return torch.optim.AdamW(parameters, **kwargs)
+    # kit: on the CPU, torch's fused AdamW (the same update, one kernel over all tensors) instead of the
+    # per-op "foreach" one: measured on the cpu profile's stage 1 (12 M parameters in 1,019 tensors, one
+    # thread), 47 ms instead of 136 ms per step. Off elsewhere, so GPU runs keep the stock optimizer.
+    return torch.optim.AdamW(parameters, **kwargs, fused=True if config.cpu else None)
