@@ -88,7 +88,7 @@ def test_a_trainer_reading_the_cache_takes_the_same_steps(tiny_stage1, cache, tm
             loss = trainer.loss(batch, trainer.draws(step))
             loss.backward()
             grads = [p.grad.double().flatten() for p in trainer.networks.parameters() if p.grad is not None]
-            gradients.append((float(loss), torch.cat(grads)))
+            gradients.append((float(loss.detach()), torch.cat(grads)))
         (loss_a, a), (loss_b, b) = gradients
         assert loss_a == pytest.approx(loss_b, rel=1e-5)
         # the whole gradient, not each tensor: some are 0 but for rounding (cross-attention to one CLIP token)
