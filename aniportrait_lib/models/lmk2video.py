@@ -45,6 +45,7 @@ from torch import nn
 
 from aniportrait_lib.pretrained_errors import UNREADABLE_PRETRAINED, unreadable_pretrained
 
+from .fast_paths import install_fast_paths
 from .image_models import CLIP_VIT_L14_CONFIG, SD_VAE_FT_MSE_CONFIG
 from .pose_guider import (
     MultiScalePoseGuider,
@@ -211,6 +212,7 @@ class Lmk2VideoNetworks(nn.Module):
         )
         self.attention = ReferenceAttention(reference_unet, denoising_unet, official_compat)
         self.injector = PoseInjector(denoising_unet)
+        self._remove_fast_paths = install_fast_paths(reference_unet, denoising_unet, pose_guider)
 
     def write_reference_bank(
         self, ref_latents: torch.Tensor, context: torch.Tensor, timestep: int = 0, guided: bool = False
@@ -285,6 +287,7 @@ class Lmk2VideoNetworks(nn.Module):
 
     def remove_wiring(self) -> None:
         """Take the processors and hooks off the UNets (they become stock diffusers models again)."""
+        self._remove_fast_paths()
         self.attention.remove()
         self.injector.remove()
 

@@ -15,6 +15,10 @@ Blocks are paired as the official ``fusion_blocks="full"`` does: each UNet's tra
 
 ``official_compat`` reproduces the official ``update()`` which casts the bank to float16 (a rounding
 when the UNet runs in float32).
+
+Both processors build on :class:`~.fast_paths.FastAttnProcessor`. The reader projects the bank to keys and
+values once per bank (not once per frame, window and denoising step: the bank is the same for all of them
+at inference) and broadcasts them to the frames; under autograd it projects them each call.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import torch
 from diffusers.models.attention import BasicTransformerBlock
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 from torch import nn
+
+from .fast_paths import FastAttnProcessor, _plain
 
 __all__ = [
     "ReferenceAttention",
@@ -58,7 +64,7 @@ def pair_reference_blocks(reference_unet: nn.Module, denoising_unet: nn.Module) 
     return list(zip(writers, readers, strict=True))
 
 
-class ReferenceWriterProcessor(AttnProcessor2_0):
+class ReferenceWriterProcessor(FastAttnProcessor):
     """Self-attention that also appends its input ``(B_ref, L, C)`` to ``self.bank``."""
 
     def __init__(self):
@@ -79,7 +85,7 @@ class _ReaderState:
     classifier_free_guidance: bool = False  # batch = [uncond half, cond half]; uncond attends without bank
 
 
-class ReferenceReaderProcessor(AttnProcessor2_0):
+class ReferenceReaderProcessor(FastAttnProcessor):
     """Self-attention whose keys/values also include the reference bank.
 
     ``hidden_states`` ``(N, L, C)`` with ``N = rows · f``; each bank tensor ``(B_ref, L_ref, C)`` is repeated
@@ -93,6 +99,33 @@ class ReferenceReaderProcessor(AttnProcessor2_0):
         super().__init__()
         self.state = state
         self.bank: list[torch.Tensor] = []
+        self._bank_kv_key, self._bank_kv = None, None
+
+    def _bank_keys_values(self, attn: Attention, dtype: torch.dtype) -> list[tuple[torch.Tensor, ...]]:
+        """Each bank tensor's keys and values ``(B_ref, L_ref, inner)``; cached at inference while the bank
+        and the projection weights are unchanged."""
+        if torch.is_grad_enabled():
+            return [(attn.to_k(e.to(dtype)), attn.to_v(e.to(dtype))) for e in self.bank]
+        weights = (attn.to_k.weight, attn.to_v.weight)
+        key = (
+            id(self.bank),
+            dtype,
+            tuple((e.data_ptr(), e._version, e.shape) for e in self.bank),
+            tuple((w.data_ptr(), w._version, w.dtype) for w in weights),
+        )
+        if key != self._bank_kv_key:
+            self._bank_kv_key = key
+            self._bank_kv = [(attn.to_k(e.to(dtype)), attn.to_v(e.to(dtype))) for e in self.bank]
+        return self._bank_kv
+
+    @staticmethod
+    def _per_row(tensor: torch.Tensor, rows: int) -> torch.Tensor:
+        """``(B_ref, L, C)`` → ``(rows, L, C)``, each reference repeated for its frames (batch-major)."""
+        if rows % tensor.shape[0] != 0:
+            raise ValueError(f"bank batch {tensor.shape[0]} does not divide the {rows} attending rows")
+        if tensor.shape[0] == 1:
+            return tensor.expand(rows, -1, -1)  # a view; the concatenation below makes the one copy
+        return tensor.repeat_interleave(rows // tensor.shape[0], dim=0)
 
     def _expand_bank(self, rows: int, dtype: torch.dtype) -> torch.Tensor:
         """Bank tensors ``(B_ref, L_ref, C)`` → ``(rows, sum L_ref, C)``, each repeated per frame."""
@@ -113,8 +146,16 @@ class ReferenceReaderProcessor(AttnProcessor2_0):
             raise ValueError(f"guidance needs an even batch; got {hidden_states.shape[0]}")
         split = hidden_states.shape[0] // 2 if guided else 0
         uncond, cond = hidden_states[:split], hidden_states[split:]
-        context = torch.cat([cond, self._expand_bank(cond.shape[0], cond.dtype)], dim=1)
-        out = super().__call__(attn, cond, encoder_hidden_states=context, **kwargs)
+        if _plain(attn, cond, None, (), kwargs):  # keys/values = [own tokens, bank tokens] per frame
+            query, key, value = self.project_qkv(attn, cond)
+            bank = self._bank_keys_values(attn, cond.dtype)
+            rows = cond.shape[0]
+            key = torch.cat([key, *(self._per_row(k, rows) for k, _ in bank)], dim=1)
+            value = torch.cat([value, *(self._per_row(v, rows) for _, v in bank)], dim=1)
+            out = self.attend(attn, query, key, value)
+        else:
+            context = torch.cat([cond, self._expand_bank(cond.shape[0], cond.dtype)], dim=1)
+            out = super().__call__(attn, cond, encoder_hidden_states=context, **kwargs)
         if split:
             out = torch.cat([super().__call__(attn, uncond, **kwargs), out], dim=0)
         return out

@@ -22,7 +22,6 @@ message. Measured figures for the released model sizes are in the README ("How m
 
 from __future__ import annotations
 
-import ctypes
 import math
 import threading
 import time
@@ -34,6 +33,7 @@ import PIL.Image
 import torch
 
 from aniportrait_lib.config import GenerateConfig
+from aniportrait_lib.host_memory import release_freed_memory
 
 from .context import context_windows
 from .stages import current_rss_mib
@@ -161,15 +161,6 @@ def machine_memory(device: str) -> tuple[float, float | None]:
     return host, None
 
 
-def _release_freed_memory() -> None:
-    """Return the C allocator's freed memory to the OS (glibc ``malloc_trim``; elsewhere nothing): freed
-    blocks it keeps would be reused by the next call without raising RSS, hiding that call's needs."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
 def _anonymous_rss_mib() -> float:
     """This process's private resident memory (``RssAnon``), in MiB; its whole RSS where that is unknown."""
     try:
@@ -210,7 +201,7 @@ def _measure(
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated()
-    _release_freed_memory()  # so that the RSS increase below is this call's allocations, not reused ones
+    release_freed_memory()  # kept blocks would be reused unseen: the RSS increase below is this call's own
     sampler = _Sampler()
     sampler.start()
     base, started, first, denoise_peak = sampler.peaks[0], time.perf_counter(), [], [0.0]

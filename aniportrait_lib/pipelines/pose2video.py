@@ -34,6 +34,7 @@ from diffusers.image_processor import VaeImageProcessor
 from diffusers.utils import BaseOutput
 from transformers import CLIPVisionModelWithProjection
 
+from ..host_memory import keep_freed_memory
 from ..models.image_models import VAE_SCALING_FACTOR, build_clip_image_processor
 from ..models.lmk2video import Lmk2VideoNetworks, stock_reference_unet, to_video_unet
 from ..models.pose_guider import PoseGuiderBase, pose_images_to_tensor
@@ -295,12 +296,13 @@ class Pose2VideoPipeline(DiffusionPipeline):
                 networks, window_poses, ref_pose, windows, cache_pose_features
             )
             networks.write_reference_bank(ref_latents.to(self.reference_unet.dtype), embeds, 0, guided)
-            # 6. denoising loop
-            for t in self.progress_bar(self.scheduler.timesteps):
-                velocity = self.predict(
-                    networks, latents, t, context, window_features, windows, guidance_scale
-                )
-                latents = self.scheduler.step(velocity, t, latents).prev_sample
+            # 6. denoising loop (freed activation buffers reused, not unmapped and faulted in again)
+            with keep_freed_memory():
+                for t in self.progress_bar(self.scheduler.timesteps):
+                    velocity = self.predict(
+                        networks, latents, t, context, window_features, windows, guidance_scale
+                    )
+                    latents = self.scheduler.step(velocity, t, latents).prev_sample
         finally:
             networks.remove_wiring()
         # 7. decode frame by frame: to the caller's sink, or into a preallocated video

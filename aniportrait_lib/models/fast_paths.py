@@ -1,0 +1,225 @@
+"""Exact fast paths for the UNets' attention and feed-forward layers (same results, less work).
+
+Installed by :class:`~aniportrait_lib.models.lmk2video.Lmk2VideoNetworks` for as long as the networks are
+wired (sampling and training alike) and taken off again by ``remove_wiring``; the diffusers modules and
+their state dicts are unchanged. Each path computes what diffusers' ``AttnProcessor2_0`` / ``GEGLU``
+compute, in fewer passes over memory; the results agree to float32 rounding (measured max difference of a
+whole mid-size video: see ``benchmarks/pipeline.py --compare``):
+
+* **cross-attention to one token** (the CLIP image embedding: ``attn2`` of every spatial block): softmax
+  over a single key is exactly 1, so every query's output is the value row. The value and output
+  projections run on that one token and the result is broadcast, instead of projecting every query and
+  running attention over a length-1 key axis.
+* **self-attention** projects queries, keys and values with one matrix product (the three weights side by
+  side) instead of three, and skips diffusers' division by ``rescale_output_factor`` when it is 1.
+* **GEGLU** (every feed-forward): the value and gate halves are computed by two products of half the
+  width, so that the GELU and the product run on contiguous memory instead of strided halves of one
+  output (the largest elementwise cost of a CPU run).
+* **feed-forward in row blocks** at inference: the 8×-wide GEGLU intermediate of a few thousand tokens at
+  a time (about 4 MiB) instead of all tokens of all frames at once (64 MiB at the mid-size workload's top
+  level): it stays in cache and in the allocator's reused memory. Each token's result is the same.
+
+Anything outside these cases (masks, group/spatial norms, q/k norms, residual connections, dropout
+while training) falls back to diffusers' own code.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from diffusers.models.activations import GEGLU
+from diffusers.models.attention import FeedForward
+from diffusers.models.attention_processor import Attention, AttnProcessor2_0
+from torch import nn
+
+__all__ = ["BlockedFeedForward", "FastAttnProcessor", "SplitGEGLU", "install_fast_paths"]
+
+BLOCK_BYTES = 4 * 2**20
+"""Feed-forward row blocks are sized so that the widest intermediate is about this big."""
+
+
+def _plain(attn: Attention, hidden_states: torch.Tensor, attention_mask, args, kwargs) -> bool:
+    """The case the fast paths cover: 3-D input, no mask, none of the optional norms, no residual."""
+    return (
+        hidden_states.ndim == 3
+        and attention_mask is None
+        and not args
+        and kwargs.get("scale") is None
+        and attn.spatial_norm is None
+        and attn.group_norm is None
+        and attn.norm_q is None
+        and attn.norm_k is None
+        and not attn.residual_connection
+        and not (attn.training and attn.to_out[1].p > 0)
+    )
+
+
+class _FusedWeights:
+    """``to_q``/``to_k``/``to_v`` weights (and biases) side by side, kept while the weights are unchanged.
+
+    Under autograd the concatenation is made afresh each call (it is part of the graph); at inference it
+    is cached and rebuilt when any weight's storage or version changes (e.g. after an optimizer step)."""
+
+    def __init__(self):
+        self._key, self._value = None, None
+
+    def __call__(self, attn: Attention) -> tuple[torch.Tensor, torch.Tensor | None]:
+        layers = (attn.to_q, attn.to_k, attn.to_v)
+        if torch.is_grad_enabled():
+            return _concat(layers)
+        key = tuple((p.data_ptr(), p._version, p.dtype) for layer in layers for p in layer.parameters())
+        if key != self._key:
+            self._key, self._value = key, _concat(layers)
+        return self._value
+
+
+def _concat(layers) -> tuple[torch.Tensor, torch.Tensor | None]:
+    weight = torch.cat([layer.weight for layer in layers])
+    biases = [layer.bias for layer in layers]
+    if all(b is None for b in biases):
+        return weight, None
+    return weight, torch.cat([b if b is not None else layer.weight.new_zeros(layer.out_features)
+                              for b, layer in zip(biases, layers, strict=True)])  # fmt: skip
+
+
+class FastAttnProcessor(AttnProcessor2_0):
+    """``AttnProcessor2_0`` with the exact shortcuts of the module docstring (falls back otherwise)."""
+
+    def __init__(self):
+        super().__init__()
+        self._fused = _FusedWeights()
+
+    def project_qkv(self, attn: Attention, hidden_states: torch.Tensor):
+        """Queries, keys and values of a self-attention ``(N, L, inner)`` each, from one matrix product."""
+        weight, bias = self._fused(attn)
+        if weight.dtype != hidden_states.dtype:  # e.g. under autocast: let F.linear cast as usual
+            return attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)
+        return F.linear(hidden_states, weight, bias).chunk(3, dim=-1)
+
+    def attend(self, attn: Attention, query, key, value) -> torch.Tensor:
+        """``softmax(q kᵀ/√d) v`` over heads, then the output projection: ``(N, L, C)``."""
+        batch, heads = query.shape[0], attn.heads
+        head_dim = key.shape[-1] // heads
+        query = query.view(batch, -1, heads, head_dim).transpose(1, 2)
+        key = key.view(batch, -1, heads, head_dim).transpose(1, 2)
+        value = value.view(batch, -1, heads, head_dim).transpose(1, 2)
+        out = F.scaled_dot_product_attention(query, key, value, dropout_p=0.0, is_causal=False)
+        out = out.transpose(1, 2).reshape(batch, -1, heads * head_dim).to(query.dtype)
+        return self.finish(attn, out)
+
+    @staticmethod
+    def finish(attn: Attention, out: torch.Tensor) -> torch.Tensor:
+        out = attn.to_out[1](attn.to_out[0](out))
+        if attn.rescale_output_factor != 1:
+            out = out / attn.rescale_output_factor
+        return out
+
+    def __call__(
+        self,
+        attn: Attention,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        temb: torch.Tensor | None = None,
+        *args,
+        **kwargs,
+    ) -> torch.Tensor:
+        if not _plain(attn, hidden_states, attention_mask, args, kwargs):
+            return super().__call__(
+                attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs
+            )
+        if encoder_hidden_states is None:
+            return self.attend(attn, *self.project_qkv(attn, hidden_states))
+        if attn.norm_cross:
+            encoder_hidden_states = attn.norm_encoder_hidden_states(encoder_hidden_states)
+        if encoder_hidden_states.shape[1] == 1:  # softmax over one key is 1: every query gets the value
+            value = self.finish(attn, attn.to_v(encoder_hidden_states))  # (N, 1, C)
+            return value.expand(-1, hidden_states.shape[1], -1)
+        query = attn.to_q(hidden_states)
+        return self.attend(attn, query, attn.to_k(encoder_hidden_states), attn.to_v(encoder_hidden_states))
+
+
+class SplitGEGLU(nn.Module):
+    """GEGLU computed as two half-width products (contiguous halves); shares ``proj`` with the original."""
+
+    def __init__(self, original: GEGLU):
+        super().__init__()
+        self.proj = original.proj
+        self.original = [original]  # not a submodule: the state dict keeps only ``proj.*``
+
+    def forward(self, hidden_states: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        weight, bias = self.proj.weight, self.proj.bias
+        half = weight.shape[0] // 2
+        if args or kwargs or weight.dtype != hidden_states.dtype:
+            return self.original[0](hidden_states, *args, **kwargs)
+        value = F.linear(hidden_states, weight[:half], None if bias is None else bias[:half])
+        gate = F.linear(hidden_states, weight[half:], None if bias is None else bias[half:])
+        if torch.is_grad_enabled():
+            return value * F.gelu(gate)
+        return value.mul_(F.gelu(gate))  # in place: one activation-sized buffer fewer
+
+
+class BlockedFeedForward(nn.Module):
+    """A diffusers ``FeedForward`` run over blocks of rows at inference; shares ``net`` with the original."""
+
+    def __init__(self, original: FeedForward):
+        super().__init__()
+        self.net = original.net
+        self.original = [original]  # not a submodule: the state dict keeps only ``net.*``
+
+    def _rows(self) -> int:
+        widest = max((m.out_features for m in self.net.modules() if isinstance(m, nn.Linear)), default=1)
+        return max(256, BLOCK_BYTES // (4 * widest))
+
+    def forward(self, hidden_states: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        flat = hidden_states.reshape(-1, hidden_states.shape[-1])
+        rows = self._rows()
+        if args or kwargs or torch.is_grad_enabled() or flat.shape[0] <= rows:
+            return self.original[0](hidden_states, *args, **kwargs)
+        out = None
+        for start in range(0, flat.shape[0], rows):
+            block = flat[start : start + rows]
+            for module in self.net:
+                block = module(block)
+            if out is None:
+                out = block.new_empty((flat.shape[0], block.shape[-1]))
+            out[start : start + rows] = block
+        return out.view(*hidden_states.shape[:-1], out.shape[-1])
+
+
+def install_fast_paths(*modules: nn.Module, skip: set[str] | None = None):
+    """Put :class:`FastAttnProcessor` on every attention whose processor is diffusers' plain
+    ``AttnProcessor2_0``, :class:`SplitGEGLU` in place of every ``GEGLU`` and :class:`BlockedFeedForward`
+    in place of every ``FeedForward``; return a function that undoes all three. ``skip``: processor names
+    (``set_attn_processor`` keys) to leave alone."""
+    undo = []
+    for module in modules:
+        if hasattr(module, "attn_processors"):
+            processors = dict(module.attn_processors)
+            replaced = {
+                name: proc
+                for name, proc in processors.items()
+                if type(proc) is AttnProcessor2_0 and name not in (skip or set())
+            }
+            if replaced:
+                module.set_attn_processor({**processors, **{n: FastAttnProcessor() for n in replaced}})
+                undo.append(lambda m=module, r=replaced: _restore_processors(m, r))
+        for parent in list(module.modules()):
+            for name, child in list(parent.named_children()):
+                faster = {GEGLU: SplitGEGLU, FeedForward: BlockedFeedForward}.get(type(child))
+                if faster is not None:
+                    setattr(parent, name, faster(child))
+                    undo.append(lambda p=parent, n=name, c=child: setattr(p, n, c))
+
+    def remove() -> None:
+        for step in reversed(undo):
+            step()
+        undo.clear()
+
+    return remove
+
+
+def _restore_processors(module: nn.Module, original: dict[str, AttnProcessor2_0]) -> None:
+    processors = dict(module.attn_processors)
+    processors.update({name: proc for name, proc in original.items() if name in processors})
+    module.set_attn_processor(processors)
