@@ -146,7 +146,7 @@ def _cpu() -> StageConfigs:
     # 12 instead of 4 at 500 steps: 0.71.
     lmk2video = small_lmk2video_profile(
         "cpu", image_size=96, steps=500, vae_steps=1500, eval_frames=6, eval_steps=20,
-        final_steps=2500, final_lr_decay_steps=1000,
+        final_steps=2500, final_lr_decay_steps=1000, num_threads=None,  # all cores: make demo has them
     )  # fmt: skip
     return StageConfigs(
         run=Profile(

@@ -121,10 +121,13 @@ def small_lmk2video_profile(
     eval_steps: int,
     final_steps: int,
     final_lr_decay_steps: int,
+    num_threads: int | None = 1,
 ) -> Lmk2VideoProfile:
     """Notebook 03 at CPU size: ``image_size``² frames, ``steps`` per guider, ``vae_steps`` of VAE
     pre-training, ``eval_frames`` per held-out clip sampled in ``eval_steps`` DDIM steps, and the kit's
-    model trained on to ``final_steps`` (learning rate decayed over the last ``final_lr_decay_steps``)."""
+    model trained on to ``final_steps`` (learning rate decayed over the last ``final_lr_decay_steps``).
+    ``num_threads``: torch threads for pre-training, training and sampling (None: torch's default, all
+    cores - for a machine the suite has to itself; 1 for machines shared with other jobs, e.g. CI)."""
     model = Lmk2VideoModelConfig(
         unet=small_unet_config(),
         vae={**SMALL_VAE_CONFIG, "sample_size": image_size},
@@ -144,11 +147,12 @@ def small_lmk2video_profile(
         checkpoint_every=max(steps // 2, 1),
         cpu=True,
         # kit, measured on a shared 2-core machine: these small ops are dominated by thread
-        # synchronisation; one thread gave 0.13 s per step, two threads 0.25 - 3.9 s.
-        num_threads=1,
+        # synchronisation; one thread gave 0.13 s per step, two threads 0.25 - 3.9 s. On the same machine
+        # with nothing else running two threads are faster (0.22 → 0.19 s per step; VAE 0.30 → 0.18 s).
+        num_threads=num_threads,
     )
     # kit: lips weighted 1 + 4 (cpu corpus, 500 steps: reconstructions' mouth-opening correlation 0.43 → 0.75)
-    vae = VaePretrainConfig(steps=vae_steps, batch_size=8, mouth_weight=4.0, num_threads=1)
+    vae = VaePretrainConfig(steps=vae_steps, batch_size=8, mouth_weight=4.0, num_threads=num_threads)
     evaluation = Lmk2VideoEvalConfig(
         frames_per_clip=eval_frames,
         num_inference_steps=eval_steps,
@@ -156,7 +160,7 @@ def small_lmk2video_profile(
         # corpus after 1000 steps: PSNR 25.3 dB at 1.0 vs 25.1 dB at 1.5) - and one UNet pass per step
         guidance_scale=1.0,
         scheduler=training_scheduler_config(),  # kit: sample with the betas it was trained with
-        num_threads=1,
+        num_threads=num_threads,
     )
     return Lmk2VideoProfile(name, model, vae, stage1, evaluation, final_steps, final_lr_decay_steps)
 
@@ -207,7 +211,7 @@ def small_motion_study_profile(
         num_frames=num_frames,  # official 16
         sample_strides=(1,),  # official (1, 4); see the module docstring
         checkpoint_every=max(steps // 2, 1),
-        num_threads=1,  # kit: see Stage1TrainConfig.num_threads (one thread is faster on 2 shared cores)
+        num_threads=stage1.num_threads,  # as notebook 03's (see small_lmk2video_profile)
     )
     evaluation = MotionEvalConfig(
         max_clips=clips,
