@@ -32,13 +32,20 @@ from diffusers.models.attention import FeedForward
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 from torch import nn
 
-__all__ = ["BlockedFeedForward", "FastAttnProcessor", "SplitGEGLU", "install_fast_paths"]
+__all__ = [
+    "BlockedFeedForward",
+    "FastAttnProcessor",
+    "SplitGEGLU",
+    "install_fast_paths",
+    "is_plain_call",
+    "tensor_versions",
+]
 
 BLOCK_BYTES = 4 * 2**20
 """Feed-forward row blocks are sized so that the widest intermediate is about this big."""
 
 
-def _plain(attn: Attention, hidden_states: torch.Tensor, attention_mask, args, kwargs) -> bool:
+def is_plain_call(attn: Attention, hidden_states: torch.Tensor, attention_mask, args, kwargs) -> bool:
     """The case the fast paths cover: 3-D input, no mask, none of the optional norms, no residual."""
     return (
         hidden_states.ndim == 3
@@ -54,6 +61,12 @@ def _plain(attn: Attention, hidden_states: torch.Tensor, attention_mask, args, k
     )
 
 
+def tensor_versions(*tensors: torch.Tensor) -> tuple:
+    """What a cache of values derived from ``tensors`` is valid for: each one's storage, in-place version
+    (bumped by an optimizer step), dtype and shape."""
+    return tuple((t.data_ptr(), t._version, t.dtype, t.shape) for t in tensors)
+
+
 class _FusedWeights:
     """``to_q``/``to_k``/``to_v`` weights (and biases) side by side, kept while the weights are unchanged.
 
@@ -67,7 +80,7 @@ class _FusedWeights:
         layers = (attn.to_q, attn.to_k, attn.to_v)
         if torch.is_grad_enabled():
             return _concat(layers)
-        key = tuple((p.data_ptr(), p._version, p.dtype) for layer in layers for p in layer.parameters())
+        key = tensor_versions(*(p for layer in layers for p in layer.parameters()))
         if key != self._key:
             self._key, self._value = key, _concat(layers)
         return self._value
@@ -124,7 +137,7 @@ class FastAttnProcessor(AttnProcessor2_0):
         *args,
         **kwargs,
     ) -> torch.Tensor:
-        if not _plain(attn, hidden_states, attention_mask, args, kwargs):
+        if not is_plain_call(attn, hidden_states, attention_mask, args, kwargs):
             return super().__call__(
                 attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs
             )
@@ -187,20 +200,15 @@ class BlockedFeedForward(nn.Module):
         return out.view(*hidden_states.shape[:-1], out.shape[-1])
 
 
-def install_fast_paths(*modules: nn.Module, skip: set[str] | None = None):
+def install_fast_paths(*modules: nn.Module):
     """Put :class:`FastAttnProcessor` on every attention whose processor is diffusers' plain
     ``AttnProcessor2_0``, :class:`SplitGEGLU` in place of every ``GEGLU`` and :class:`BlockedFeedForward`
-    in place of every ``FeedForward``; return a function that undoes all three. ``skip``: processor names
-    (``set_attn_processor`` keys) to leave alone."""
+    in place of every ``FeedForward``; return a function that undoes all three."""
     undo = []
     for module in modules:
         if hasattr(module, "attn_processors"):
             processors = dict(module.attn_processors)
-            replaced = {
-                name: proc
-                for name, proc in processors.items()
-                if type(proc) is AttnProcessor2_0 and name not in (skip or set())
-            }
+            replaced = {name: proc for name, proc in processors.items() if type(proc) is AttnProcessor2_0}
             if replaced:
                 module.set_attn_processor({**processors, **{n: FastAttnProcessor() for n in replaced}})
                 undo.append(lambda m=module, r=replaced: _restore_processors(m, r))

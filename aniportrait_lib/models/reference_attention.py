@@ -30,7 +30,7 @@ from diffusers.models.attention import BasicTransformerBlock
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 from torch import nn
 
-from .fast_paths import FastAttnProcessor, _plain
+from .fast_paths import FastAttnProcessor, is_plain_call, tensor_versions
 
 __all__ = [
     "ReferenceAttention",
@@ -106,13 +106,7 @@ class ReferenceReaderProcessor(FastAttnProcessor):
         and the projection weights are unchanged."""
         if torch.is_grad_enabled():
             return [(attn.to_k(e.to(dtype)), attn.to_v(e.to(dtype))) for e in self.bank]
-        weights = (attn.to_k.weight, attn.to_v.weight)
-        key = (
-            id(self.bank),
-            dtype,
-            tuple((e.data_ptr(), e._version, e.shape) for e in self.bank),
-            tuple((w.data_ptr(), w._version, w.dtype) for w in weights),
-        )
+        key = (id(self.bank), dtype, tensor_versions(*self.bank, attn.to_k.weight, attn.to_v.weight))
         if key != self._bank_kv_key:
             self._bank_kv_key = key
             self._bank_kv = [(attn.to_k(e.to(dtype)), attn.to_v(e.to(dtype))) for e in self.bank]
@@ -146,7 +140,7 @@ class ReferenceReaderProcessor(FastAttnProcessor):
             raise ValueError(f"guidance needs an even batch; got {hidden_states.shape[0]}")
         split = hidden_states.shape[0] // 2 if guided else 0
         uncond, cond = hidden_states[:split], hidden_states[split:]
-        if _plain(attn, cond, None, (), kwargs):  # keys/values = [own tokens, bank tokens] per frame
+        if is_plain_call(attn, cond, None, (), kwargs):  # keys/values = [own tokens, bank tokens] per frame
             query, key, value = self.project_qkv(attn, cond)
             bank = self._bank_keys_values(attn, cond.dtype)
             rows = cond.shape[0]
