@@ -42,6 +42,7 @@ import pandas as pd
 import torch
 from diffusers import DPMSolverMultistepScheduler
 
+from aniportrait_lib.devices import DTYPE_NAMES
 from aniportrait_lib.evaluation.generation_eval import mean_psnr, score_talking_video
 from aniportrait_lib.pipelines.generate import audio_to_video, load_portrait
 from aniportrait_lib.pipelines.stages import StageMeter, stage_key
@@ -58,7 +59,7 @@ __all__ = [
     "speed_study_config",
 ]
 
-_AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
+_AUTOCAST = ("bf16", "fp16")  # half-precision names of devices.DTYPE_NAMES
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,7 @@ def fast_sampling(pipeline, autocast: str | None = None, scheduler: str = "ddim"
             device_type = pipeline.denoising_unet.device.type
 
             def predict(*args, **kwargs):
-                with torch.autocast(device_type, dtype=_AUTOCAST[autocast]):
+                with torch.autocast(device_type, dtype=DTYPE_NAMES[autocast]):
                     return own_predict(*args, **kwargs)  # sums into buffers of the latents' dtype
 
             pipeline.predict = predict
