@@ -38,6 +38,46 @@ class WeightComponent:
 ANIMATEDIFF_FILE = "mm_sd_v15_v2.ckpt"
 """AnimateDiff v2 motion modules, stage 2's starting point (spec §4); at the root of the weights folder."""
 
+METRICS_DIR = "metrics"
+"""Sub-folder of the weights folder holding the field metrics' networks (evaluation only, all optional)."""
+
+METRIC_COMPONENTS: tuple[WeightComponent, ...] = (
+    WeightComponent(
+        "fid_inception",
+        f"{METRICS_DIR}/inception-2015-12-05.pt",
+        (),
+        "optional: FID (Inception-v3 pool features, TorchScript)",
+        "NVIDIA stylegan2-ada-pytorch metrics, file inception-2015-12-05.pt",
+        optional=True,
+    ),
+    WeightComponent(
+        "fvd_i3d",
+        f"{METRICS_DIR}/i3d_torchscript.pt",
+        (),
+        "optional: FVD (Kinetics-400 I3D features, TorchScript)",
+        "the StyleGAN-V FVD release, file i3d_torchscript.pt",
+        optional=True,
+    ),
+    WeightComponent(
+        "syncnet",
+        f"{METRICS_DIR}/syncnet_v2.model",
+        (),
+        "optional: LSE-C / LSE-D lip-sync confidence and distance (SyncNet)",
+        "joonson/syncnet_python, file syncnet_v2.model",
+        optional=True,
+    ),
+    WeightComponent(
+        "arcface",
+        f"{METRICS_DIR}/w600k_r50.onnx",
+        (),
+        "optional: CSIM identity similarity (ArcFace ResNet-50, ONNX)",
+        "insightface model pack buffalo_l, file w600k_r50.onnx",
+        optional=True,
+    ),
+)
+"""The field metrics' networks (notebook 07, ``python -m aniportrait_lib.evaluate``); a missing one skips
+that metric with one line saying so."""
+
 _WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
 _HF_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 
@@ -96,6 +136,7 @@ COMPONENTS: tuple[WeightComponent, ...] = (
         "Hugging Face guoyww/animatediff, file mm_sd_v15_v2.ckpt",
         optional=True,
     ),
+    *METRIC_COMPONENTS,
 )
 
 
