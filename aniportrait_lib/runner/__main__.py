@@ -9,10 +9,16 @@ Examples::
     python -m aniportrait_lib.runner --only 05 --into outputs/runs/latest-cpu   # rerun 05 in that run
     python -m aniportrait_lib.runner --profile gpu --param dry_run=true         # up to each training loop
     python -m aniportrait_lib.runner --only 03 --param dataset=outputs/my_dataset   # train on your videos
+    python -m aniportrait_lib.runner --history --profile cpu --last 5   # metric trends; runs nothing
+    python -m aniportrait_lib.runner --history-dir ~/aniportrait-history  # keep the history elsewhere
 
 The console shows one line per notebook and, at the end, the report's path (and for each failed
 notebook where its executed copy is); what the kernels and libraries print goes to ``run.log`` in the
 run folder. ``--verbose`` shows it all on the console instead.
+
+Each run also writes one small file to the history (``outputs/history/<profile>/``, or
+``<history dir>/<profile>/`` with ``--history-dir``), and the report shows each metric's last values as
+a sparkline beside its baseline; ``--history`` prints those trends without running anything.
 
 Exit status: 0 when every notebook ran and no metric crossed its tolerance, 1 otherwise.
 """
@@ -28,6 +34,8 @@ import yaml
 
 from aniportrait_lib.config import DEVICE_CHOICES, DTYPE_CHOICES
 from aniportrait_lib.profiles import DEFAULT_PROFILE, PROFILE_NAMES
+from aniportrait_lib.runner import history as histories
+from aniportrait_lib.runner.baseline import load_baseline
 from aniportrait_lib.runner.report import write_reports
 from aniportrait_lib.runner.suite import NOTEBOOK_DIR, SuiteResult, run_suite
 
@@ -74,7 +82,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--verbose", action="store_true",
         help="show the kernels' and libraries' output on the console (default: the run folder's run.log)",
     )  # fmt: skip
+    parser.add_argument(
+        "--history", action="store_true",
+        help="print the profile's metric trends (last values, sparkline, baseline) and exit; runs nothing",
+    )  # fmt: skip
+    parser.add_argument(
+        "--history-dir", type=Path, default=None, metavar="DIR",
+        help="where each run's record goes, under DIR/<profile>/ (default: history/ beside the runs root, "
+        "outputs/history); point scheduled runs with a fresh outputs/ at a folder that stays",
+    )  # fmt: skip
+    parser.add_argument(
+        "--last", type=_positive, default=histories.DEFAULT_LAST, metavar="N",
+        help=f"how many runs a trend shows (default {histories.DEFAULT_LAST})",
+    )  # fmt: skip
     return parser
+
+
+def _positive(text: str) -> int:
+    """``--last``'s value: a whole number of runs, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of runs >= 1, got {text!r}")
+    return value
 
 
 def parse_params(items: list[str]) -> dict:
@@ -90,6 +122,9 @@ def parse_params(items: list[str]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    history_dir = args.history_dir or histories.default_history_dir(args.runs_root)
+    if args.history:
+        return print_history(args.profile, history_dir, args.last)
     for variable, value in (("ANIPORTRAIT_DEVICE", args.device), ("ANIPORTRAIT_DTYPE", args.dtype)):
         if value is not None:
             os.environ[variable] = value  # the notebook kernels inherit this environment
@@ -112,10 +147,41 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    md, _ = write_reports(suite)
+    md, _ = write_reports(suite, record_history(suite, history_dir), args.last)
     for line in summary_lines(suite, md):
         print(line)
     return 1 if suite.failed else 0
+
+
+def print_history(profile: str, history_dir: Path, last: int) -> int:
+    """``--history``: the trend table on stdout, each unreadable history file named on stderr."""
+    try:
+        baseline = load_baseline(profile)
+    except ValueError as err:
+        print(f"warning: {err}; trends shown without the baseline", file=sys.stderr)
+        baseline = {}
+    history = histories.load_history(history_dir, profile)
+    for line in history.skipped:
+        print(f"warning: {line}", file=sys.stderr)
+    print(histories.format_history(history, baseline, last))
+    return 0
+
+
+def record_history(suite: SuiteResult, history_dir: Path) -> histories.History | None:
+    """Add this run's record to the history and read the history back for the report's trends.
+
+    Never fails the run: a history that cannot be written is reported on stderr and the report is
+    written without trends; unreadable older files are named on stderr (and in the report) and skipped.
+    """
+    try:
+        written = histories.write_record(suite, history_dir)
+    except OSError as err:
+        print(f"warning: run history not recorded in {history_dir}: {err}", file=sys.stderr)
+        return None
+    history = histories.load_history(history_dir, suite.profile, current=written)
+    for line in history.skipped:
+        print(f"warning: {line}", file=sys.stderr)
+    return history
 
 
 def _announce(text: str) -> None:
