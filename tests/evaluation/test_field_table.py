@@ -1,0 +1,214 @@
+"""The papers' table: pairing folders, skipping metrics without networks, the kit's measures, published rows.
+
+Videos are 8 frames of the sample portrait at 64² (MediaPipe finds its face once enlarged), written with
+the kit's own writer, so the whole module runs in a few seconds.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from aniportrait_lib.data.manifest import CLIPS_DIR, FRAMES_NAME, MANIFEST_NAME, Manifest
+from aniportrait_lib.data.samples import load_portrait
+from aniportrait_lib.evaluation.field_table import (
+    FIELD_COLUMNS,
+    KIT_COLUMNS,
+    PUBLISHED_CSV,
+    FieldTableConfig,
+    VideoPair,
+    beside_published,
+    evaluate_pairs,
+    find_pairs,
+    load_pair,
+    load_published,
+    markdown_table,
+)
+from aniportrait_lib.landmarks.extract import LandmarkExtractor
+from aniportrait_lib.video_io import write_video
+
+SIZE, FRAMES = 64, 8
+
+
+def talking_frames(n: int = FRAMES, size: int = SIZE) -> np.ndarray:
+    """(n, size, size, 3) uint8: the portrait, its lower face squeezed a little more in every frame."""
+    portrait = cv2.resize(load_portrait(), (size, size), interpolation=cv2.INTER_AREA)
+    frames = []
+    for t in range(n):
+        frame = portrait.copy()
+        lower = portrait[size // 2 :]
+        stretched = cv2.resize(lower, (size, size // 2 + t % 4), interpolation=cv2.INTER_LINEAR)
+        frame[size // 2 :] = stretched[: size - size // 2]
+        frames.append(frame)
+    return np.stack(frames)
+
+
+def write_clip(path: Path, frames: np.ndarray, audio: bool = True) -> Path:
+    sound = (np.zeros(int(len(frames) / 30 * 16_000), np.float32), 16_000) if audio else None
+    return write_video(path, frames, 30.0, audio=sound)
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    found = LandmarkExtractor()
+    yield found
+    found.close()
+
+
+@pytest.fixture(scope="module")
+def sets(tmp_path_factory) -> tuple[Path, Path]:
+    """A reference folder of two clips and a generated folder (``<stem>_gen.mp4`` plus one stray file)."""
+    root = tmp_path_factory.mktemp("sets")
+    frames = talking_frames()
+    for stem in ("clipA", "clipB"):
+        write_clip(root / "reference" / f"{stem}.mp4", frames)
+        write_clip(root / "generated" / f"{stem}_gen.mp4", frames, audio=False)
+    write_clip(root / "generated" / "unrelated.mp4", frames[:2], audio=False)
+    return root / "generated", root / "reference"
+
+
+ABSENT = {key: f"/nowhere/metrics/{key} not found (from somewhere)" for key in
+          ("fid_inception", "fvd_i3d", "syncnet", "arcface")}  # fmt: skip
+
+
+def test_pairs_by_stem_and_suffix_with_the_speech_from_the_reference_track(sets):
+    generated, reference = sets
+    pairs = find_pairs(generated, reference, suffix="_gen")
+    assert [(p.name, p.generated.name, p.reference.name) for p in pairs] == [
+        ("clipA", "clipA_gen.mp4", "clipA.mp4"), ("clipB", "clipB_gen.mp4", "clipB.mp4"),
+    ]  # fmt: skip
+    assert [p.audio for p in pairs] == [p.reference for p in pairs]  # the reference mp4 carries the speech
+    speech = generated.parent / "speech.wav"
+    speech.write_bytes(b"")  # any file: pairing does not decode it
+    assert all(p.audio == speech for p in find_pairs(generated, reference, speech, "_gen"))
+
+
+def test_a_reference_clip_without_its_generated_video_is_named(sets):
+    generated, reference = sets
+    with pytest.raises(
+        ValueError, match=r"no generated video for 2 reference clip\(s\): clipA.mp4, clipB.mp4"
+    ):
+        find_pairs(generated, reference)  # no suffix: clipA.mp4 is not there
+    with pytest.raises(ValueError, match="missing_folder: the reference folder does not exist"):
+        find_pairs(generated, reference.parent / "missing_folder")
+
+
+def test_a_prepared_dataset_gives_its_heldout_clips(tmp_path, sets):
+    generated, _ = sets
+    root = tmp_path / "prepared"
+    entries = []
+    for clip_id, split in (("clipA", "heldout"), ("clipB", "train")):
+        write_clip(root / CLIPS_DIR / clip_id / FRAMES_NAME, talking_frames(), audio=False)
+        entries.append({"id": clip_id, "source": f"{clip_id}.mp4", "status": "prepared", "split": split,
+                        "has_audio": False})  # fmt: skip
+    Manifest({}, entries).save(root / MANIFEST_NAME)
+    pairs = find_pairs(generated, root, suffix="_gen")
+    assert [(p.name, p.reference) for p in pairs] == [("clipA", root / CLIPS_DIR / "clipA" / FRAMES_NAME)]
+    assert pairs[0].audio is None  # neither the prepared clip nor the generated video has speech
+
+
+def test_load_pair_cuts_to_the_common_length_and_resizes_the_reference(tmp_path):
+    big = write_clip(tmp_path / "ref.mp4", talking_frames(6, size=96))
+    small = write_clip(tmp_path / "gen.mp4", talking_frames(4), audio=False)
+    loaded = load_pair(VideoPair("x", small, big, big))
+    assert loaded.generated.shape == loaded.reference.shape == (4, SIZE, SIZE, 3)
+    assert loaded.fps == pytest.approx(30.0) and loaded.audio.shape == (round(4 / 30 * 16_000),)
+    assert load_pair(VideoPair("x", small, big), max_frames=2).generated.shape[0] == 2
+
+
+def test_without_networks_every_field_metric_but_lmd_is_skipped_with_its_reason(sets, extractor):
+    pairs = find_pairs(*sets, suffix="_gen")
+    result = evaluate_pairs(pairs, ABSENT, extractor, "same videos")
+    by_metric = {line.split(" skipped: ")[0]: line for line in result.skipped}
+    for metric, key in (
+        ("FID", "fid_inception"),
+        ("FVD", "fvd_i3d"),
+        ("LSE", "syncnet"),
+        ("CSIM", "arcface"),
+    ):
+        assert by_metric[metric] == f"{metric} skipped: {ABSENT[key]}"
+        assert all(math.isnan(result.row[c]) for c in FIELD_COLUMNS if c.startswith(metric))
+    if importlib.util.find_spec("aniportrait_lib.evaluation.lmd") is not None:
+        assert "LMD" not in by_metric and result.row["LMD↓"] == pytest.approx(0.0, abs=1e-6)
+    table = result.table()
+    assert list(table.columns) == list(FIELD_COLUMNS + KIT_COLUMNS) and list(table.index) == ["same videos"]
+    # identical videos: PSNR at its cap, SSIM 1, the re-extracted mouths move together, a face everywhere
+    assert table.loc["same videos", "PSNR↑"] == 100.0 and table.loc["same videos", "SSIM↑"] == pytest.approx(
+        1.0
+    )
+    assert table.loc["same videos", "mouth corr↑"] == pytest.approx(1.0)
+    assert table.loc["same videos", "no face↓"] == 0.0
+    assert result.frames == 2 * FRAMES and list(result.per_video.index) == ["clipA", "clipB"]
+
+
+def test_worse_videos_score_worse_and_short_videos_skip_fvd(tmp_path, extractor):
+    frames = talking_frames()
+    noisy = np.clip(frames + np.random.default_rng(0).normal(0, 40, frames.shape), 0, 255).astype(np.uint8)
+    pair = VideoPair("n", write_clip(tmp_path / "gen.mp4", noisy), write_clip(tmp_path / "ref.mp4", frames))
+    networks = {**ABSENT, "fvd_i3d": tmp_path / "i3d.pt"}  # "present", but the videos are too short for it
+    result = evaluate_pairs([pair], networks, extractor, config=FieldTableConfig(fvd_clip_frames=16))
+    assert "FVD skipped: videos of 8 frames, shorter than FVD's 16-frame clips" in result.skipped
+    assert result.row["PSNR↑"] < 25 and result.row["SSIM↑"] < 0.8
+
+
+def test_lse_is_skipped_when_no_video_has_speech(tmp_path, extractor):
+    frames = talking_frames(4)
+    pair = VideoPair(
+        "q", write_clip(tmp_path / "g.mp4", frames, False), write_clip(tmp_path / "r.mp4", frames)
+    )
+    result = evaluate_pairs([pair], {**ABSENT, "syncnet": tmp_path / "syncnet_v2.model"}, extractor)
+    assert any(line.startswith("LSE skipped: no speech for any video") for line in result.skipped)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("aniportrait_lib.evaluation.frechet") is None, reason="frechet module not here"
+)
+def test_fid_runs_with_a_network_file_and_is_zero_for_identical_sets(sets, extractor, tmp_path):
+    from standins_frechet import write_fid_standin  # tests/evaluation/ (pytest puts it on the path)
+
+    detector = tmp_path / "inception-2015-12-05.pt"
+    write_fid_standin(detector)
+    result = evaluate_pairs(
+        find_pairs(*sets, suffix="_gen"), {**ABSENT, "fid_inception": detector}, extractor
+    )
+    assert not any(line.startswith("FID") for line in result.skipped)
+    assert result.row["FID↓"] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_published_rows_each_cite_a_source_and_sit_below_the_measured_row():
+    published = load_published()
+    assert len(published) >= 1 and published.index.name == "method"
+    assert (published.paper.str.len() > 0).all() and published.url.str.startswith("https://").all()
+    assert published[list(FIELD_COLUMNS)].notna().any(axis=1).all(), "every row gives at least one number"
+    measured = pd.DataFrame([{"FID↓": 1.0, "PSNR↑": 30.0}], index=["kit"])
+    both = beside_published(measured, published)
+    assert both.index[0] == "kit" and both.source.iloc[0] == "this kit" and len(both) == len(published) + 1
+    assert list(both.columns[: len(FIELD_COLUMNS)]) == list(FIELD_COLUMNS) and "PSNR↑" in both.columns
+    assert PUBLISHED_CSV.name in str(PUBLISHED_CSV)
+
+
+def test_a_bad_published_file_is_named(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text(PUBLISHED_CSV.read_text().splitlines()[0] + "\n")  # the header only: fine, no rows
+    assert load_published(path).empty
+    header = PUBLISHED_CSV.read_text().splitlines()[0]
+    row = {name: "x" for name in header.split(",")}
+    path.write_text(header + "\n" + ",".join(row.values()) + "\n")
+    with pytest.raises(ValueError, match=rf"{path.name} line 2: fid = 'x' is not a number"):
+        load_published(path)
+    path.write_text("paper,method\nA,B\n")
+    with pytest.raises(ValueError, match=f"{path.name}: missing column"):
+        load_published(path)
+
+
+def test_markdown_table_rounds_and_marks_missing_values():
+    table = pd.DataFrame([{"FID↓": 1.23456, "LMD↓": math.nan, "note": "a|b"}], index=["kit"])
+    assert markdown_table(table, digits=2).splitlines() == [
+        "|  | FID↓ | LMD↓ | note |", "|---|---|---|---|", "| kit | 1.23 | - | a\\|b |",
+    ]  # fmt: skip
