@@ -14,10 +14,11 @@ adds the kit's own measures of the pairs (every one needs no network file):
 
 A field metric whose network is absent (or that cannot run on these inputs, e.g. FVD on videos shorter
 than its 16-frame clips) is **skipped** with one line saying why; its column stays empty (NaN). LMD needs
-no network file (MediaPipe) and always runs. The networks come as a mapping from the weights layout's
-component keys (``"fid_inception"``, ``"fvd_i3d"``, ``"syncnet"``, ``"arcface"``) to a file, or to the
-reason it is absent (:func:`aniportrait_lib.studies.evaluate.metric_networks` builds it from a weights
-folder).
+no network file (MediaPipe) and always runs; a metric that runs but finds nothing to measure (no face in
+the generated frames, say) gets a "not measurable" line instead of a value. The networks come as a
+mapping from the weights layout's component keys (``"fid_inception"``, ``"fvd_i3d"``, ``"syncnet"``,
+``"arcface"``) to a file, or to the reason it is absent
+(:func:`aniportrait_lib.studies.evaluate.metric_networks` builds it from a weights folder).
 
 Pairs of videos come from two folders (:func:`find_pairs`, rule in its docstring); published rows for
 orientation from a small CSV (:func:`load_published`), shown beside the measured row by
@@ -262,10 +263,21 @@ class FieldTable:
 
     name: str
     row: dict[str, float]  # every column of FIELD_COLUMNS + KIT_COLUMNS (NaN: skipped / not measurable)
-    skipped: list[str]  # one line per skipped field metric: "<metric> skipped: <why>"
+    skipped: list[str]  # one line per field metric without a value: "<metric> skipped: <why>" (no network,
+    # no speech, too short) or "<metric> not measurable on these videos: <why>" (e.g. no face found)
     per_video: pd.DataFrame  # the kit's measures, one row per pair
     seconds: dict[str, float] = field(default_factory=dict)  # per metric (and "kit measures")
     frames: int = 0  # frames measured over all pairs
+
+    @property
+    def skipped_metrics(self) -> list[str]:
+        """Names of the field metrics that did not run ("FID", "LSE", ...): no network, speech or length."""
+        return [line.split(" skipped: ")[0] for line in self.skipped if " skipped: " in line]
+
+    @property
+    def unmeasured_metrics(self) -> list[str]:
+        """Names of the field metrics that ran but found nothing to measure (e.g. no face)."""
+        return [line.split(" not measurable")[0] for line in self.skipped if " not measurable" in line]
 
     def table(self) -> pd.DataFrame:
         """The row in the papers' form: one row (``name``), the field's columns, then the kit's."""
@@ -350,6 +362,11 @@ def evaluate_pairs(
             row.update(_field_metric(metric, loaded, network, extractor, config))
         except ImportError as err:  # a metric module this checkout does not have yet
             skipped.append(f"{metric.name} skipped: its module is not in this checkout ({err})")
+            continue
+        except ValueError as err:
+            if network is not None and str(network) in str(err):
+                raise  # the network file is not the expected network: the user's to fix
+            skipped.append(f"{metric.name} not measurable on these videos: {err}")  # e.g. no face found
             continue
         seconds[metric.name] = time.perf_counter() - started
     started = time.perf_counter()
