@@ -41,11 +41,24 @@ def clip_grad_norm_float64(parameters, max_norm: float) -> float:
     grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
         return 0.0
-    total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.double()) for g in grads]))
+    # one foreach call per dtype group instead of a float64 copy, a norm and a multiply per tensor (~800
+    # tensors in the small stage-1 networks: the per-tensor loop was ~30 % of a CPU training step)
+    norms = []
+    for group in _by_dtype(grads).values():
+        norms += torch._foreach_norm(group, 2, dtype=torch.float64)
+    total = torch.linalg.vector_norm(torch.stack(norms))
     coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
-    for grad in grads:
-        grad.mul_(coef.to(grad.dtype))
+    if float(coef) < 1.0:  # a factor of exactly 1 leaves every gradient as it is
+        for dtype, group in _by_dtype(grads).items():
+            torch._foreach_mul_(group, coef.to(dtype))
     return float(total)
+
+
+def _by_dtype(tensors: list[torch.Tensor]) -> dict[torch.dtype, list[torch.Tensor]]:
+    groups: dict[torch.dtype, list[torch.Tensor]] = {}
+    for tensor in tensors:
+        groups.setdefault(tensor.dtype, []).append(tensor)
+    return groups
 
 
 def min_snr_weights(scheduler, timesteps: torch.Tensor, gamma: float) -> torch.Tensor:
