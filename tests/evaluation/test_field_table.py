@@ -219,3 +219,22 @@ def test_markdown_table_rounds_and_marks_missing_values():
     assert markdown_table(table, digits=2).splitlines() == [
         "|  | FID↓ | LMD↓ | note |", "|---|---|---|---|", "| kit | 1.23 | - | a\\|b |",
     ]  # fmt: skip
+
+
+@pytest.mark.skipif(
+    not (Path(__file__).parent / "standins_faces.py").is_file()
+    or importlib.util.find_spec("aniportrait_lib.evaluation.identity") is None,
+    reason="the CSIM module or its stand-in writer is not in this checkout",
+)
+def test_csim_runs_with_a_network_file_and_a_wrong_file_is_an_error_naming_it(sets, extractor, tmp_path):
+    from standins_faces import write_arcface_standin  # tests/evaluation/ (pytest puts it on the path)
+
+    network = write_arcface_standin(tmp_path / "w600k_r50.onnx")
+    pairs = find_pairs(*sets, suffix="_gen")
+    result = evaluate_pairs(pairs, {**ABSENT, "arcface": network}, extractor)
+    assert "CSIM" not in result.skipped_metrics + result.unmeasured_metrics
+    assert -1.0 <= result.row["CSIM↑"] <= 1.0
+    wrong = tmp_path / "not_arcface.onnx"
+    wrong.write_bytes(b"this is no ONNX model")
+    with pytest.raises(ValueError, match="not_arcface.onnx"):
+        evaluate_pairs(pairs, {**ABSENT, "arcface": wrong}, extractor)
