@@ -25,16 +25,19 @@ keeps them visible and tested.) A non-square frame is stretched to 224×224, not
 back to back from the start of each video (frames 0-15, 16-31, ...; the remainder is dropped): StyleGAN-V
 takes one clip per video, but a reproduction's few test videos would then give too few samples.
 
-Statistics are accumulated batch by batch in float64 (mean and covariance with ``n − 1``, merged with
-Chan et al.'s pairwise update), so no feature matrix is kept. The square-root term is computed from the
+Statistics are accumulated batch by batch in float64 (mean and covariance with ``n − 1``, as ``np.cov`` in
+the FVD reference code; StyleGAN's ``FeatureStats`` divides by ``n``), merged with Chan et al.'s pairwise
+update, so no feature matrix is kept. The square-root term is computed from the
 eigenvalues of ``Σ₁ Σ₂`` (real and ≥ 0 in exact arithmetic); eigenvalues below the float64 rank tolerance
 count as 0. Without that tolerance, a small set (fewer samples than features, a singular covariance) adds
 the square roots of ~2000 rounding-noise eigenvalues, and two identical 12-frame sets read about −1e-6 of
 the trace instead of 0.
 
 Videos are uint8 ``(F, H, W, 3)`` RGB. Which weights files are present, and skipping a metric when one is
-missing, is the caller's business (:func:`aniportrait_lib.weights.layout.check_component`); a file that is
-not the expected network raises ``ValueError`` naming it.
+missing, is the caller's business (:func:`aniportrait_lib.weights.layout.check_component`); nothing is ever
+downloaded. A file that is not the expected network raises ``ValueError`` naming it: it must load with
+``torch.jit.load``, accept the call above, and give finite ``(B, 2048)`` / ``(B, 400)`` features on every
+batch (so another network that happens to load is caught on its first batch).
 """
 
 from __future__ import annotations
