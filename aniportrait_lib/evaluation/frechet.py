@@ -21,9 +21,11 @@ Kinetics-400 I3D, in StyleGAN-V's TorchScript port ``i3d_torchscript.pt``, calle
 code does it (google-research ``frechet_video_distance.py``: each frame bilinearly resized to 224×224, then
 ``2·x/255 − 1``); universome/fvd-comparison shows the TorchScript port called this way matches the tf.hub
 I3D. (StyleGAN-V's own metric passes uint8 and lets the network rescale and resize; doing both steps here
-keeps them visible and tested.) A non-square frame is stretched to 224×224, not cropped. Clips are taken
-back to back from the start of each video (frames 0-15, 16-31, ...; the remainder is dropped): StyleGAN-V
-takes one clip per video, but a reproduction's few test videos would then give too few samples.
+keeps them visible and tested.) A non-square frame is stretched to 224×224, not cropped; the resize is
+PyTorch's half-pixel bilinear without antialiasing (TF1's ``resize_bilinear`` had no half-pixel offset: a
+sub-pixel shift). Clips are taken back to back from the start of each video (frames 0-15, 16-31, ...; the
+remainder is dropped): StyleGAN-V takes one clip per video, but a reproduction's few test videos would then
+give too few samples.
 
 Statistics are accumulated batch by batch in float64 (mean and covariance with ``n − 1``, as ``np.cov`` in
 the FVD reference code; StyleGAN's ``FeatureStats`` divides by ``n``), merged with Chan et al.'s pairwise
