@@ -126,9 +126,11 @@ def syncnet_face_crops(
     """
     mesh = np.asarray(lmks_px, np.float64)[:, :N_MESH]
     low, high = mesh.min(axis=1), mesh.max(axis=1)  # (F, 2) box corners
-    half = medfilt((high - low).max(axis=1) / 2, config.smooth_frames)
-    centre_x = medfilt((low[:, 0] + high[:, 0]) / 2, config.smooth_frames)
-    centre_y = medfilt((low[:, 1] + high[:, 1]) / 2, config.smooth_frames)
+    # medfilt zero-pads the ends like the reference; a kernel longer than the clip would make the median 0
+    kernel = min(config.smooth_frames, len(mesh) - 1 + len(mesh) % 2)  # largest odd <= frames
+    half = medfilt((high - low).max(axis=1) / 2, kernel)
+    centre_x = medfilt((low[:, 0] + high[:, 0]) / 2, kernel)
+    centre_y = medfilt((low[:, 1] + high[:, 1]) / 2, kernel)
     cs = config.crop_scale
     crops = []
     for frame, s, x, y in zip(video, half, centre_x, centre_y, strict=True):

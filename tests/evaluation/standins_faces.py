@@ -20,6 +20,7 @@ import numpy as np
 def write_syncnet_standin(path: Path, seed: int = 0) -> Path:
     """Save a random-weight SyncNet v2 state dict (every key and shape of the real file) to ``path``."""
     import torch
+
     from aniportrait_lib.evaluation.lip_sync import SyncNetV2
 
     torch.manual_seed(seed)
