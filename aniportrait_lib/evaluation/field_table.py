@@ -208,9 +208,10 @@ def _read(path: Path, max_frames: int | None) -> np.ndarray:
     return np.stack(frames)
 
 
-def load_pair(pair: VideoPair, max_frames: int | None = None) -> LoadedPair:
+def load_pair(pair: VideoPair, max_frames: int | None = None, speech: bool = True) -> LoadedPair:
     """Decode a pair: both videos cut to their common length (and ``max_frames``), the reference frames
-    resized (area interpolation) to the generated frames' size, the speech to the frames' duration.
+    resized (area interpolation) to the generated frames' size, the speech (unless ``speech`` is False: only
+    LSE needs it) to the frames' duration.
 
     Raises:
         ValueError: naming the file that is unreadable or has no frames (:mod:`aniportrait_lib.video_io`).
@@ -228,7 +229,7 @@ def load_pair(pair: VideoPair, max_frames: int | None = None) -> LoadedPair:
         )
     fps = probe_video(pair.generated).fps
     audio = None
-    if pair.audio is not None:
+    if speech and pair.audio is not None:
         audio = load_waveform(pair.audio)[: round(n / fps * 16_000)]
     return LoadedPair(pair.name, generated, reference, fps, audio)
 
@@ -348,7 +349,8 @@ def evaluate_pairs(
     config = config or FieldTableConfig()
     if not pairs:
         raise ValueError("no video pairs to evaluate")
-    loaded = [load_pair(pair, config.max_frames) for pair in pairs]
+    lse_runs = isinstance(networks.get("syncnet"), Path)  # else no metric needs the speech: not decoded
+    loaded = [load_pair(pair, config.max_frames, speech=lse_runs) for pair in pairs]
     row = dict.fromkeys(FIELD_COLUMNS + KIT_COLUMNS, math.nan)
     skipped, seconds = [], {}
     for metric in FIELD_METRICS:

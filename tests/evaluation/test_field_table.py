@@ -120,6 +120,7 @@ def test_load_pair_cuts_to_the_common_length_and_resizes_the_reference(tmp_path)
     assert loaded.generated.shape == loaded.reference.shape == (4, SIZE, SIZE, 3)
     assert loaded.fps == pytest.approx(30.0) and loaded.audio.shape == (round(4 / 30 * 16_000),)
     assert load_pair(VideoPair("x", small, big), max_frames=2).generated.shape[0] == 2
+    assert load_pair(VideoPair("x", small, big, big), speech=False).audio is None  # only LSE needs it
 
 
 def test_without_networks_every_field_metric_but_lmd_is_skipped_with_its_reason(sets, extractor):
