@@ -6,8 +6,9 @@ The network is insightface's ArcFace ResNet-50 trained on WebFace600K, ``w600k_r
 
 * input ``(N, 3, 112, 112)`` float32, **RGB** (insightface: ``cv2.dnn.blobFromImage(..., swapRB=True)``
   on BGR crops; FaceFusion: ``crop[:, :, ::-1]``), scaled ``(pixel - 127.5) / 127.5`` to [-1, 1]
-  (insightface uses mean 127.5 / std 127.5 for every ONNX model that has no ``Sub``/``Mul`` input node,
-  the MXNet exports; FaceFusion divides by 127.5 and subtracts 1 for this same file);
+  (insightface uses mean 127.5 / std 127.5 unless the graph's first nodes already subtract and multiply,
+  as older MXNet exports do, which it feeds 0 / 1; FaceFusion's ``face_recognizer.py`` divides by 127.5
+  and subtracts 1 for this same file, so its graph normalises nothing itself);
 * crop: the face aligned onto insightface's five-point 112 × 112 template
   (:func:`~aniportrait_lib.evaluation.face_crops.align_to_arcface`, points from MediaPipe);
 * output ``(N, 512)``, compared after L2 normalisation by cosine similarity.
