@@ -3,6 +3,7 @@ input, and the metric networks looked up in a weights folder."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import cv2
@@ -98,3 +99,38 @@ def test_metric_networks_name_the_missing_file_and_its_source(tmp_path):
     (tmp_path / present.path).parent.mkdir(parents=True)
     (tmp_path / present.path).write_bytes(b"x")
     assert metric_networks(tmp_path)[present.key] == tmp_path / present.path
+
+
+def _standins(name: str):
+    """A stand-in writer module of tests/evaluation/ (tiny random networks in the real file formats)."""
+    path = Path(__file__).parent / "evaluation" / f"{name}.py"
+    if not path.is_file():
+        pytest.skip(f"{path.name} is not in this checkout")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_with_every_metric_network_present_the_whole_row_is_measured(tmp_path, capsys):
+    frechet, faces = _standins("standins_frechet"), _standins("standins_faces")
+    weights = tmp_path / "weights"
+    paths = {c.key: weights / c.path for c in METRIC_COMPONENTS}
+    for path in paths.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    frechet.write_fid_standin(paths["fid_inception"])
+    frechet.write_fvd_standin(paths["fvd_i3d"])
+    faces.write_syncnet_standin(paths["syncnet"])
+    faces.write_arcface_standin(paths["arcface"])
+    portrait = cv2.resize(load_portrait(), (64, 64), interpolation=cv2.INTER_AREA)
+    frames = np.stack([np.roll(portrait, t % 3, axis=0) for t in range(32)])  # two 16-frame FVD clips
+    t = np.arange(32 * 16_000 // 30) / 16_000
+    speech = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    write_video(tmp_path / "reference" / "c.mp4", frames, 30.0, audio=(speech, 16_000))
+    write_video(tmp_path / "generated" / "c.mp4", frames[::-1], 30.0)
+    output = tmp_path / "row.csv"
+    code, out, _ = run(capsys, "--generated", tmp_path / "generated", "--reference", tmp_path / "reference",
+                       "--weights", weights, "--output", output)  # fmt: skip
+    row = pd.read_csv(output, index_col="method").loc["generated"]
+    assert code == 0 and "skipped" not in out and "not measurable" not in out
+    assert row[["FID↓", "FVD↓", "LSE-C↑", "LSE-D↓", "CSIM↑", "LMD↓"]].notna().all(), row

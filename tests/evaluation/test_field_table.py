@@ -239,3 +239,21 @@ def test_csim_runs_with_a_network_file_and_a_wrong_file_is_an_error_naming_it(se
     wrong.write_bytes(b"this is no ONNX model")
     with pytest.raises(ValueError, match="not_arcface.onnx"):
         evaluate_pairs(pairs, {**ABSENT, "arcface": wrong}, extractor)
+
+
+@pytest.mark.skipif(
+    not (Path(__file__).parent / "standins_faces.py").is_file()
+    or importlib.util.find_spec("aniportrait_lib.evaluation.lip_sync") is None,
+    reason="the LSE module or its stand-in writer is not in this checkout",
+)
+def test_lse_runs_with_a_network_file_on_the_pairs_speech(tmp_path, extractor):
+    from standins_faces import write_syncnet_standin  # tests/evaluation/ (pytest puts it on the path)
+
+    frames = talking_frames(30)
+    t = np.arange(len(frames) * 16_000 // 30) / 16_000
+    speech = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    video = write_video(tmp_path / "clip.mp4", frames, 30.0, audio=(speech, 16_000))
+    network = write_syncnet_standin(tmp_path / "syncnet_v2.model")
+    result = evaluate_pairs([VideoPair("c", video, video, video)], {**ABSENT, "syncnet": network}, extractor)
+    assert "LSE" not in result.skipped_metrics + result.unmeasured_metrics, result.skipped
+    assert result.row["LSE-D↓"] >= 0 and result.row["LSE-C↑"] >= 0  # median minus minimum, minimum distance
