@@ -7,7 +7,7 @@ Examples::
     python -m aniportrait_lib.evaluate --generated outputs/runs/latest-cpu/05_generate_video \\
         --reference outputs/runs/latest-cpu/07_evaluate/reference --suffix _true_pose
 
-Inputs (:func:`~aniportrait_lib.evaluation.field_table.find_pairs`): ``--reference`` is a folder of ``.mp4``
+Inputs (:func:`~aniportrait_lib.evaluation.video_pairs.find_pairs`): ``--reference`` is a folder of ``.mp4``
 test clips (HDTF-style) or a prepared dataset (``manifest.json``: its held-out clips); the reference
 ``<stem>.mp4`` pairs with the generated ``<stem><suffix>.mp4``. The speech of each pair is ``--audio`` (a
 file, or a folder of ``<stem>.*``), else the prepared clip's ``audio.wav``, else a video's audio track.
@@ -31,10 +31,10 @@ from aniportrait_lib.evaluation.field_table import (
     FieldTableConfig,
     beside_published,
     evaluate_pairs,
-    find_pairs,
     load_published,
     markdown_table,
 )
+from aniportrait_lib.evaluation.video_pairs import find_pairs
 from aniportrait_lib.paths import weights_dir
 from aniportrait_lib.studies.evaluate import metric_networks
 

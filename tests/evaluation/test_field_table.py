@@ -1,7 +1,7 @@
-"""The papers' table: pairing folders, skipping metrics without networks, the kit's measures, published rows.
+"""The papers' table: skipping metrics without networks (one line each, with the reason), the field metrics
+through stand-in networks, the kit's measures, published rows.
 
-Videos are 8 frames of the sample portrait at 64² (MediaPipe finds its face once enlarged), written with
-the kit's own writer, so the whole module runs in a few seconds.
+Videos are 8 frames of the sample portrait at 64² (``clips_for_tables``), so the module runs in seconds.
 """
 
 from __future__ import annotations
@@ -10,48 +10,24 @@ import importlib.util
 import math
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from clips_for_tables import FRAMES, talking_frames, write_clip, write_sets  # tests/evaluation/, on the path
 
-from aniportrait_lib.data.manifest import CLIPS_DIR, FRAMES_NAME, MANIFEST_NAME, Manifest
-from aniportrait_lib.data.samples import load_portrait
 from aniportrait_lib.evaluation.field_table import (
     FIELD_COLUMNS,
     KIT_COLUMNS,
     PUBLISHED_CSV,
     FieldTableConfig,
-    VideoPair,
     beside_published,
     evaluate_pairs,
-    find_pairs,
-    load_pair,
     load_published,
     markdown_table,
 )
+from aniportrait_lib.evaluation.video_pairs import VideoPair, find_pairs
 from aniportrait_lib.landmarks.extract import LandmarkExtractor
 from aniportrait_lib.video_io import write_video
-
-SIZE, FRAMES = 64, 8
-
-
-def talking_frames(n: int = FRAMES, size: int = SIZE) -> np.ndarray:
-    """(n, size, size, 3) uint8: the portrait, its lower face squeezed a little more in every frame."""
-    portrait = cv2.resize(load_portrait(), (size, size), interpolation=cv2.INTER_AREA)
-    frames = []
-    for t in range(n):
-        frame = portrait.copy()
-        lower = portrait[size // 2 :]
-        stretched = cv2.resize(lower, (size, size // 2 + t % 4), interpolation=cv2.INTER_LINEAR)
-        frame[size // 2 :] = stretched[: size - size // 2]
-        frames.append(frame)
-    return np.stack(frames)
-
-
-def write_clip(path: Path, frames: np.ndarray, audio: bool = True) -> Path:
-    sound = (np.zeros(int(len(frames) / 30 * 16_000), np.float32), 16_000) if audio else None
-    return write_video(path, frames, 30.0, audio=sound)
 
 
 @pytest.fixture(scope="module")
@@ -63,64 +39,11 @@ def extractor():
 
 @pytest.fixture(scope="module")
 def sets(tmp_path_factory) -> tuple[Path, Path]:
-    """A reference folder of two clips and a generated folder (``<stem>_gen.mp4`` plus one stray file)."""
-    root = tmp_path_factory.mktemp("sets")
-    frames = talking_frames()
-    for stem in ("clipA", "clipB"):
-        write_clip(root / "reference" / f"{stem}.mp4", frames)
-        write_clip(root / "generated" / f"{stem}_gen.mp4", frames, audio=False)
-    write_clip(root / "generated" / "unrelated.mp4", frames[:2], audio=False)
-    return root / "generated", root / "reference"
+    return write_sets(tmp_path_factory.mktemp("sets"))
 
 
 ABSENT = {key: f"/nowhere/metrics/{key} not found (from somewhere)" for key in
           ("fid_inception", "fvd_i3d", "syncnet", "arcface")}  # fmt: skip
-
-
-def test_pairs_by_stem_and_suffix_with_the_speech_from_the_reference_track(sets):
-    generated, reference = sets
-    pairs = find_pairs(generated, reference, suffix="_gen")
-    assert [(p.name, p.generated.name, p.reference.name) for p in pairs] == [
-        ("clipA", "clipA_gen.mp4", "clipA.mp4"), ("clipB", "clipB_gen.mp4", "clipB.mp4"),
-    ]  # fmt: skip
-    assert [p.audio for p in pairs] == [p.reference for p in pairs]  # the reference mp4 carries the speech
-    speech = generated.parent / "speech.wav"
-    speech.write_bytes(b"")  # any file: pairing does not decode it
-    assert all(p.audio == speech for p in find_pairs(generated, reference, speech, "_gen"))
-
-
-def test_a_reference_clip_without_its_generated_video_is_named(sets):
-    generated, reference = sets
-    with pytest.raises(
-        ValueError, match=r"no generated video for 2 reference clip\(s\): clipA.mp4, clipB.mp4"
-    ):
-        find_pairs(generated, reference)  # no suffix: clipA.mp4 is not there
-    with pytest.raises(ValueError, match="missing_folder: the reference folder does not exist"):
-        find_pairs(generated, reference.parent / "missing_folder")
-
-
-def test_a_prepared_dataset_gives_its_heldout_clips(tmp_path, sets):
-    generated, _ = sets
-    root = tmp_path / "prepared"
-    entries = []
-    for clip_id, split in (("clipA", "heldout"), ("clipB", "train")):
-        write_clip(root / CLIPS_DIR / clip_id / FRAMES_NAME, talking_frames(), audio=False)
-        entries.append({"id": clip_id, "source": f"{clip_id}.mp4", "status": "prepared", "split": split,
-                        "has_audio": False})  # fmt: skip
-    Manifest({}, entries).save(root / MANIFEST_NAME)
-    pairs = find_pairs(generated, root, suffix="_gen")
-    assert [(p.name, p.reference) for p in pairs] == [("clipA", root / CLIPS_DIR / "clipA" / FRAMES_NAME)]
-    assert pairs[0].audio is None  # neither the prepared clip nor the generated video has speech
-
-
-def test_load_pair_cuts_to_the_common_length_and_resizes_the_reference(tmp_path):
-    big = write_clip(tmp_path / "ref.mp4", talking_frames(6, size=96))
-    small = write_clip(tmp_path / "gen.mp4", talking_frames(4), audio=False)
-    loaded = load_pair(VideoPair("x", small, big, big))
-    assert loaded.generated.shape == loaded.reference.shape == (4, SIZE, SIZE, 3)
-    assert loaded.fps == pytest.approx(30.0) and loaded.audio.shape == (round(4 / 30 * 16_000),)
-    assert load_pair(VideoPair("x", small, big), max_frames=2).generated.shape[0] == 2
-    assert load_pair(VideoPair("x", small, big, big), speech=False).audio is None  # only LSE needs it
 
 
 def test_without_networks_every_field_metric_but_lmd_is_skipped_with_its_reason(sets, extractor):
