@@ -8,13 +8,14 @@ into frames of one size and length (and the speech, when a metric needs it).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from aniportrait_lib.data.face_track import resample_frames
 from aniportrait_lib.data.manifest import AUDIO_NAME, CLIPS_DIR, FRAMES_NAME, MANIFEST_NAME, PreparedDataset
 from aniportrait_lib.video_io import probe_video, read_frames
 
@@ -110,27 +111,35 @@ def _audio_track(video: Path) -> Path | None:
     return video if probe_video(video).audio_sample_rate is not None else None
 
 
-def _read(path: Path, max_frames: int | None) -> np.ndarray:
-    frames = []
-    for frame in read_frames(path):
-        frames.append(frame)
-        if max_frames is not None and len(frames) >= max_frames:
+def _read(frames: Iterable[np.ndarray], max_frames: int | None) -> np.ndarray:
+    kept = []
+    for frame in frames:
+        kept.append(frame)
+        if max_frames is not None and len(kept) >= max_frames:
             break
-    return np.stack(frames)
+    return np.stack(kept)
 
 
 def load_pair(pair: VideoPair, max_frames: int | None = None, speech: bool = True) -> LoadedPair:
-    """Decode a pair: both videos cut to their common length (and ``max_frames``), the reference frames
-    resized (area interpolation) to the generated frames' size, the speech (unless ``speech`` is False: only
-    LSE needs it) to the frames' duration.
+    """Decode a pair for measuring, frame i of one against frame i of the other:
+
+    * the reference re-timed to the generated video's frame rate when they differ (nearest timestamp,
+      :func:`~aniportrait_lib.data.face_track.resample_frames`: e.g. a 25 fps HDTF clip against 30 fps
+      generated video) and its frames resized (area interpolation) to the generated frames' size;
+    * both cut to their common length (and ``max_frames``);
+    * the speech (unless ``speech`` is False: only LSE needs it) cut to the frames' duration.
 
     Raises:
         ValueError: naming the file that is unreadable or has no frames (:mod:`aniportrait_lib.video_io`).
     """
     from aniportrait_lib.audio.features import load_waveform  # audio decoding only where a pair is loaded
 
-    generated = _read(pair.generated, max_frames)
-    reference = _read(pair.reference, max_frames)
+    fps, reference_fps = probe_video(pair.generated).fps, probe_video(pair.reference).fps
+    generated = _read(read_frames(pair.generated), max_frames)
+    frames = read_frames(pair.reference)
+    if abs(reference_fps - fps) > 1e-3 * fps:
+        frames = (frame for _, frame in resample_frames(frames, reference_fps, fps))
+    reference = _read(frames, max_frames)
     n = min(len(generated), len(reference))
     generated, reference = generated[:n], reference[:n]
     height, width = generated.shape[1:3]
@@ -138,7 +147,6 @@ def load_pair(pair: VideoPair, max_frames: int | None = None, speech: bool = Tru
         reference = np.stack(
             [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in reference]
         )
-    fps = probe_video(pair.generated).fps
     audio = None
     if speech and pair.audio is not None:
         audio = load_waveform(pair.audio)[: round(n / fps * 16_000)]

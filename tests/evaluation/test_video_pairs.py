@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from clips_for_tables import SIZE, talking_frames, write_clip, write_sets  # tests/evaluation/, on the path
 
 from aniportrait_lib.data.manifest import CLIPS_DIR, FRAMES_NAME, MANIFEST_NAME, Manifest
 from aniportrait_lib.evaluation.video_pairs import VideoPair, find_pairs, load_pair
+from aniportrait_lib.video_io import write_video
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +62,13 @@ def test_load_pair_cuts_to_the_common_length_and_resizes_the_reference(tmp_path)
     assert loaded.fps == pytest.approx(30.0) and loaded.audio.shape == (round(4 / 30 * 16_000),)
     assert load_pair(VideoPair("x", small, big), max_frames=2).generated.shape[0] == 2
     assert load_pair(VideoPair("x", small, big, big), speech=False).audio is None  # only LSE needs it
+
+
+def test_a_reference_at_another_frame_rate_is_retimed_to_the_generated_one(tmp_path):
+    frames = talking_frames(4)
+    reference = write_video(tmp_path / "ref.mp4", frames, 15.0)  # every frame shown twice at 30 fps
+    generated = write_clip(tmp_path / "gen.mp4", talking_frames(8), audio=False)
+    loaded = load_pair(VideoPair("x", generated, reference))
+    assert loaded.generated.shape[0] == loaded.reference.shape[0] == 8
+    shown = [int(np.argmin([np.abs(f.astype(int) - g).mean() for g in frames])) for f in loaded.reference]
+    assert shown == [0, 0, 1, 1, 2, 2, 3, 3]
