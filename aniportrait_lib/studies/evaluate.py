@@ -17,11 +17,14 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from aniportrait_lib.evaluation.field_table import FIELD_COLUMNS, FieldTable, FieldTableConfig
 from aniportrait_lib.evaluation.generation_eval import heldout_truth
-from aniportrait_lib.video_io import write_video
+from aniportrait_lib.evaluation.video_pairs import VideoPair
+from aniportrait_lib.plots import image_grid
+from aniportrait_lib.video_io import probe_video, read_frames_at, write_video
 from aniportrait_lib.weights.layout import METRIC_COMPONENTS, check_component
 
 __all__ = [
@@ -33,6 +36,7 @@ __all__ = [
     "log_field_table",
     "metric_networks",
     "network_table",
+    "pair_frames_figure",
     "study_config_for_table",
 ]
 
@@ -113,6 +117,16 @@ def heldout_reference_set(corpus, out_dir: str | Path, size: int, crop_scale: fl
         truth = heldout_truth(corpus, spec.clip_id, size, crop_scale)
         write_video(out_dir / f"{spec.clip_id}.mp4", truth.frames, 30.0, audio=(truth.samples, 16_000))
     return out_dir
+
+
+def pair_frames_figure(pair: VideoPair, columns: int = 6):
+    """Evenly spaced frames of a pair, the generated video's (top row) over the real one's (bottom row), at
+    the same frame indices → a ``matplotlib.figure.Figure``."""
+    count = min(probe_video(pair.generated).num_frames, probe_video(pair.reference).num_frames)
+    picks = np.linspace(0, count - 1, columns).round().astype(int)
+    images = [*read_frames_at(pair.generated, picks), *read_frames_at(pair.reference, picks)]
+    titles = [f"generated {i}" for i in picks] + [f"real {i}" for i in picks]
+    return image_grid(images, titles, columns=columns, width=1.6)
 
 
 _LOGGED = (  # column, metric name, direction, tolerance, unit, description

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from aniportrait_lib.evaluation.field_table import FIELD_COLUMNS, KIT_COLUMNS, FieldTable
+from aniportrait_lib.evaluation.video_pairs import VideoPair
 from aniportrait_lib.runner.notebook import start_notebook
 from aniportrait_lib.studies.evaluate import (
     evaluate_study_config,
@@ -16,7 +18,9 @@ from aniportrait_lib.studies.evaluate import (
     log_field_table,
     metric_networks,
     network_table,
+    pair_frames_figure,
 )
+from aniportrait_lib.video_io import write_video
 from aniportrait_lib.weights.layout import METRIC_COMPONENTS
 
 
@@ -56,3 +60,15 @@ def test_logged_metrics_leave_out_what_was_not_measured(tmp_path):
 def test_small_profiles_measure_the_first_frames_and_gpu_all():
     assert evaluate_study_config("quick").max_frames == 48 and evaluate_study_config("cpu").max_frames == 32
     assert evaluate_study_config("gpu").max_frames is None and evaluate_study_config("other").name == "kit"
+
+
+def test_pair_figure_shows_generated_over_real_frames_at_the_same_indices(tmp_path):
+    ramp = np.stack([np.full((16, 16, 3), 20 * t, np.uint8) for t in range(11)])
+    pair = VideoPair(
+        "x", write_video(tmp_path / "g.mp4", ramp, 30.0), write_video(tmp_path / "r.mp4", ramp[:9], 30.0)
+    )
+    fig = pair_frames_figure(pair, columns=3)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["generated 0", "generated 4", "generated 8", "real 0", "real 4", "real 8"]
+    shown = [int(ax.images[0].get_array().mean()) for ax in fig.axes]
+    assert all(abs(a - b) <= 3 for a, b in zip(shown, [0, 80, 160] * 2, strict=True)), shown
