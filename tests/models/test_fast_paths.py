@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from diffusers.models.activations import GEGLU
 from diffusers.models.attention import FeedForward
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
+from diffusers.models.unets.unet_motion_model import AnimateDiffTransformer3D
 
 from aniportrait_lib import host_memory
 from aniportrait_lib.models import fast_paths
@@ -15,10 +16,11 @@ from aniportrait_lib.models.fast_paths import (
     BlockedFeedForward,
     FastAttnProcessor,
     SplitGEGLU,
+    TiledMotionTransformer,
     install_fast_paths,
 )
 from aniportrait_lib.models.reference_attention import ReferenceReaderProcessor, _ReaderState
-from aniportrait_lib.models.unets import build_denoising_unet
+from aniportrait_lib.models.unets import FramewiseGroupNorm, build_denoising_unet
 
 
 def stock(attn, hidden, context=None):
@@ -134,6 +136,44 @@ def test_blocked_feed_forward_matches_in_blocks(monkeypatch):
     assert seen == [3] and ff.net[2].weight.grad is not None  # the (3, 700, 16) batch as it came
 
 
+def motion_module(framewise: bool) -> AnimateDiffTransformer3D:
+    torch.manual_seed(0)
+    module = AnimateDiffTransformer3D(
+        num_attention_heads=2, attention_head_dim=8, in_channels=16, norm_num_groups=8,
+        double_self_attention=True, positional_embeddings="sinusoidal", num_positional_embeddings=8,
+    )  # fmt: skip
+    if framewise:  # the kit's default (official parity), as use_framewise_motion_norm sets it
+        old = module.norm
+        module.norm = FramewiseGroupNorm(old.num_groups, old.num_channels, eps=old.eps, affine=old.affine)
+        module.norm.weight, module.norm.bias = old.weight, old.bias
+    with torch.no_grad():
+        for p in module.parameters():
+            p.normal_(0, 0.2)  # proj_out starts at zero in diffusers: make every part count
+    return module.eval()
+
+
+@pytest.mark.parametrize("framewise", [True, False])
+def test_tiled_motion_transformer_is_the_stock_forward_bitwise(framewise, monkeypatch):
+    module = motion_module(framewise)
+    tiled = TiledMotionTransformer(module)
+    assert tiled.state_dict().keys() == module.state_dict().keys()
+    monkeypatch.setattr(fast_paths, "TILED_BYTES", 0)  # tile even this small input
+    monkeypatch.setattr(fast_paths, "TRANSPOSE_TILE", 5)  # partial last tiles both ways
+    x = torch.randn(2 * 6, 16, 7, 9)  # two videos of 6 frames, 7×9 latents
+    seen = []
+    module.proj_in.register_forward_hook(
+        lambda m, args, kwargs, out: seen.append(kwargs["input"].is_contiguous()), with_kwargs=True
+    )
+    with torch.no_grad():
+        expected, got = module(x, num_frames=6), tiled(x, num_frames=6)
+    assert torch.equal(got, expected)  # the same operations, only the copies are tiled
+    assert seen == [True, True]
+    with torch.no_grad():  # a plain GroupNorm's output is not frame by frame: diffusers' own path
+        monkeypatch.setattr(TiledMotionTransformer, "_original", lambda self, *a: "fallback")
+        assert (tiled(x, num_frames=6) == "fallback") != framewise
+    assert tiled(x.requires_grad_(), num_frames=6) == "fallback"  # under autograd: always diffusers'
+
+
 def test_install_on_a_motion_unet_and_remove(micro_unet_config):
     torch.manual_seed(0)
     unet = build_denoising_unet(micro_unet_config).eval()
@@ -146,12 +186,15 @@ def test_install_on_a_motion_unet_and_remove(micro_unet_config):
         assert all(isinstance(p, FastAttnProcessor) for p in unet.attn_processors.values())
         assert any(isinstance(m, SplitGEGLU) for m in unet.modules())
         assert any(isinstance(m, BlockedFeedForward) for m in unet.modules())
+        assert any(isinstance(m, TiledMotionTransformer) for m in unet.modules())
         assert list(unet.state_dict()) == keys  # same parameters under the same names
         got = unet(sample, t, encoder_hidden_states=context).sample
         remove()
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
     assert all(type(p) is AttnProcessor2_0 for p in unet.attn_processors.values())
-    assert not any(isinstance(m, (SplitGEGLU, BlockedFeedForward)) for m in unet.modules())
+    assert not any(
+        isinstance(m, (SplitGEGLU, BlockedFeedForward, TiledMotionTransformer)) for m in unet.modules()
+    )
 
 
 def test_reader_projects_the_bank_once_at_inference(self_attn):
