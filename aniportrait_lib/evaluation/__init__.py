@@ -12,6 +12,14 @@ module                 what it measures
 ``temporal_metrics``   flicker and landmark jitter over time
 ``generation_eval``    a generated talking video: mouth following the speech, landmarks following
                        the driving face, against the loudness envelope and the unchanged portrait
+``frechet``            the field's distribution distances: FID (Inception frames) and FVD (I3D clips)
+``face_crops``         face crops the field's metrics expect (SyncNet's mouth-centred box, ArcFace's
+                       five-point alignment), from MediaPipe landmarks
+``lip_sync``           LSE-C / LSE-D: SyncNet's audio-visual sync confidence and distance
+``identity``           CSIM: ArcFace cosine similarity of generated frames to the reference portrait
+``lmd``                LMD: mouth-landmark distance to the true video
+``video_pairs``        which generated video goes with which reference clip (folders, prepared datasets)
+``field_table``        all of the above as one row in the papers' form, with a line per skipped metric
 =====================  ==========================================================================
 
 Metrics know nothing of notebooks: which ones a notebook logs, with which tolerances, and how a result is
