@@ -149,6 +149,7 @@ def _cpu() -> StageConfigs:
     lmk2video = small_lmk2video_profile(
         "cpu", image_size=96, steps=500, vae_steps=1500, eval_frames=6, eval_steps=20,
         final_steps=2500, final_lr_decay_steps=1000, num_threads=None,  # all cores: make demo has them
+        study_processes=2,  # stage 1: (b) and its longer run here, (a) and (c) beside them, a core each
     )  # fmt: skip
     return StageConfigs(
         run=Profile(

@@ -99,6 +99,11 @@ class Lmk2VideoProfile:
     study's run (0: the study's budget). The study compares guiders at ``stage1.max_steps`` each."""
     final_lr_decay_steps: int = 0
     """``lr_decay_steps`` of that longer run (0: constant learning rate, as the official recipe)."""
+    study_processes: int = 1
+    """Processes training the study's runs at once. 2: (b)'s run and its longer run here, the other guiders'
+    runs in a second process, each with ``stage1.num_threads`` threads (kit, cpu profile: a small stage-1
+    step keeps about one core busy whatever the thread count - measured 106 % CPU with two threads - so two
+    one-thread runs use both cores; the weights are those of the same runs one after the other)."""
 
     def with_budget(self, max_steps: int | None) -> Lmk2VideoProfile:
         """This profile with ``max_steps`` stage-1 steps per guider (``None``: unchanged); the longer run
@@ -122,12 +127,14 @@ def small_lmk2video_profile(
     final_steps: int,
     final_lr_decay_steps: int,
     num_threads: int | None = 1,
+    study_processes: int = 1,
 ) -> Lmk2VideoProfile:
     """Notebook 03 at CPU size: ``image_size``² frames, ``steps`` per guider, ``vae_steps`` of VAE
     pre-training, ``eval_frames`` per held-out clip sampled in ``eval_steps`` DDIM steps, and the kit's
     model trained on to ``final_steps`` (learning rate decayed over the last ``final_lr_decay_steps``).
     ``num_threads``: torch threads for pre-training, training and sampling (None: torch's default, all
-    cores - for a machine the suite has to itself; 1 for machines shared with other jobs, e.g. CI)."""
+    cores - for a machine the suite has to itself; 1 for machines shared with other jobs, e.g. CI).
+    ``study_processes`` > 1 trains the study's runs that many at a time, stage 1 with one thread each."""
     model = Lmk2VideoModelConfig(
         unet=small_unet_config(),
         vae={**SMALL_VAE_CONFIG, "sample_size": image_size},
@@ -149,7 +156,7 @@ def small_lmk2video_profile(
         # kit, measured on a shared 2-core machine: these small ops are dominated by thread
         # synchronisation; one thread gave 0.13 s per step, two threads 0.25 - 3.9 s. On the same machine
         # with nothing else running two threads are faster (0.22 → 0.19 s per step; VAE 0.30 → 0.18 s).
-        num_threads=num_threads,
+        num_threads=1 if study_processes > 1 else num_threads,
     )
     # kit: lips weighted 1 + 4 (cpu corpus, 500 steps: reconstructions' mouth-opening correlation 0.43 → 0.75)
     vae = VaePretrainConfig(steps=vae_steps, batch_size=8, mouth_weight=4.0, num_threads=num_threads)
@@ -162,7 +169,9 @@ def small_lmk2video_profile(
         scheduler=training_scheduler_config(),  # kit: sample with the betas it was trained with
         num_threads=num_threads,
     )
-    return Lmk2VideoProfile(name, model, vae, stage1, evaluation, final_steps, final_lr_decay_steps)
+    return Lmk2VideoProfile(
+        name, model, vae, stage1, evaluation, final_steps, final_lr_decay_steps, study_processes
+    )
 
 
 @dataclass
@@ -211,7 +220,7 @@ def small_motion_study_profile(
         num_frames=num_frames,  # official 16
         sample_strides=(1,),  # official (1, 4); see the module docstring
         checkpoint_every=max(steps // 2, 1),
-        num_threads=stage1.num_threads,  # as notebook 03's (see small_lmk2video_profile)
+        num_threads=lmk2video.evaluation.num_threads,  # the profile's (see small_lmk2video_profile)
     )
     evaluation = MotionEvalConfig(
         max_clips=clips,

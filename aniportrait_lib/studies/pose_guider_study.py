@@ -10,6 +10,7 @@ the "reference image unchanged" baseline.
 
 from __future__ import annotations
 
+import multiprocessing
 import shutil
 import time
 from dataclasses import dataclass, replace
@@ -41,6 +42,7 @@ from aniportrait_lib.training.lmk2video import LOSS_LOG, Stage1Trainer
 from aniportrait_lib.training.lmk2video_cache import FrameCache
 from aniportrait_lib.training.lmk2video_data import ArraySource, EvalClip, FramePairDataset, to_unit_range
 from aniportrait_lib.training.lmk2video_vae import calibrate_latent_scale, pretrain_vae
+from aniportrait_lib.training.loss_log import read_loss_log
 from aniportrait_lib.training.optim import torch_threads
 from aniportrait_lib.weights.layout import check_weights, format_report
 
@@ -154,7 +156,7 @@ def prepare_frozen_models(
     encoder = build_clip_image_encoder(profile.model.clip).requires_grad_(False).eval()
     cache = None
     if isinstance(dataset.source, ArraySource):
-        with torch_threads(profile.stage1.num_threads):
+        with torch_threads(profile.vae.num_threads):
             cache = FrameCache.build(dataset, vae.eval(), encoder)
     return FrozenModels(vae.eval(), encoder, losses, scale, time.perf_counter() - start, frame_cache=cache)
 
@@ -187,12 +189,77 @@ def guider_trainer(
 def train_guider(
     kind: str, profile: Lmk2VideoProfile, dataset: FramePairDataset, frozen: FrozenModels, out_dir: str | Path
 ) -> tuple[Lmk2VideoNetworks, list[float], float]:
-    """Stage 1 with guider ``kind`` (fresh networks, seed ``stage1.seed``) → (networks, losses, seconds)."""
+    """Stage 1 with guider ``kind`` (fresh networks, seed ``stage1.seed``) → (networks, losses, seconds).
+
+    A run that ``out_dir`` already holds to the end (e.g. trained by :func:`start_background_runs`) is
+    loaded; its losses and training time are then read from its log.
+    """
     trainer = guider_trainer(kind, profile, dataset, frozen, out_dir)
     trainer.resume()
+    if trainer.step >= trainer.config.max_steps:
+        log = read_loss_log(trainer.log_path)
+        return trainer.unwrapped, log.losses.tolist(), float(log.seconds.sum())
     start = time.perf_counter()
     losses = trainer.train()
     return trainer.unwrapped, losses, time.perf_counter() - start
+
+
+def _train_runs(kinds: str, profile: Lmk2VideoProfile, dataset: FramePairDataset, frozen: FrozenModels,
+                out_dir: str) -> None:  # fmt: skip
+    """A background process's work: the study runs of ``kinds``, one after the other."""
+    torch.set_num_threads(profile.stage1.num_threads or 1)
+    quiet = replace(profile, stage1=replace(profile.stage1, progress=False))
+    for kind in kinds:
+        train_guider(kind, quiet, dataset, frozen, Path(out_dir) / f"guider_{kind}")
+
+
+def start_background_runs(
+    kinds: str,
+    profile: Lmk2VideoProfile,
+    dataset: FramePairDataset,
+    frozen: FrozenModels,
+    out_dir: str | Path,
+) -> multiprocessing.process.BaseProcess:
+    """Train the study runs of ``kinds`` in a second process (spawned: a fresh interpreter, which
+    receives the dataset and the frozen models); :func:`join_background_runs` waits for it. The runs are
+    those :func:`train_guider` would train here, checkpoints and logs in ``out_dir/guider_<kind>``."""
+    process = multiprocessing.get_context("spawn").Process(
+        target=_train_runs, args=(kinds, profile, dataset, frozen, str(out_dir)), daemon=True,
+        name=f"stage-1 runs {', '.join(kinds)}",
+    )  # fmt: skip
+    process.start()
+    return process
+
+
+def join_background_runs(process: multiprocessing.process.BaseProcess) -> None:
+    """Wait for :func:`start_background_runs`' process.
+
+    Raises:
+        RuntimeError: it failed (its traceback is in the kernel's log); its finished runs stay on disk.
+    """
+    process.join()
+    if process.exitcode != 0:
+        raise RuntimeError(f"the background process '{process.name}' failed (exit code {process.exitcode})")
+
+
+def _continue_run(kind: str, profile: Lmk2VideoProfile, source: Path, target: Path) -> Lmk2VideoProfile:
+    """Seed ``target`` with ``source``'s last checkpoint and log (once) → the profile of the longer run."""
+    steps = max(profile.final_steps, profile.stage1.max_steps)
+    if steps - profile.final_lr_decay_steps < profile.stage1.max_steps:
+        raise ValueError(
+            f"final_lr_decay_steps={profile.final_lr_decay_steps} would reach into the study's "
+            f"{profile.stage1.max_steps} steps: the longer run would no longer continue the study run"
+        )
+    start = latest_checkpoint(source)
+    if latest_checkpoint(target) is None and start is not None:
+        for path in (start, source / LOSS_LOG):
+            if path.is_file():
+                with atomic_path(target / path.name) as tmp:
+                    shutil.copyfile(path, tmp)
+    stage1 = replace(
+        profile.stage1, max_steps=steps, checkpoint_every=steps, lr_decay_steps=profile.final_lr_decay_steps
+    )
+    return replace(profile, stage1=stage1)
 
 
 def train_final_model(
@@ -206,32 +273,17 @@ def train_final_model(
     own folder is never written to, so re-running the notebook reproduces both. Adds the rows, frames,
     networks (key ``"final"``), losses and seconds to ``study``; returns the step reached.
     """
-    steps = max(profile.final_steps, profile.stage1.max_steps)
-    if steps - profile.final_lr_decay_steps < profile.stage1.max_steps:
-        raise ValueError(
-            f"final_lr_decay_steps={profile.final_lr_decay_steps} would reach into the study's "
-            f"{profile.stage1.max_steps} steps: the longer run would no longer continue the study run"
-        )
     source, target = Path(out_dir) / f"guider_{kind}", Path(out_dir) / f"final_{kind}"
-    start = latest_checkpoint(source)
-    if latest_checkpoint(target) is None and start is not None:
-        for path in (start, source / LOSS_LOG):
-            if path.is_file():
-                with atomic_path(target / path.name) as tmp:
-                    shutil.copyfile(path, tmp)
-    stage1 = replace(
-        profile.stage1, max_steps=steps, checkpoint_every=steps, lr_decay_steps=profile.final_lr_decay_steps
-    )
-    longer = replace(profile, stage1=stage1)
-    networks, losses, seconds = train_guider(kind, longer, dataset, frozen, target)
+    longer = _continue_run(kind, profile, source, target)
+    networks, _, _ = train_guider(kind, longer, dataset, frozen, target)
     rows, study.generated[FINAL_MODEL] = evaluate_heldout(
         networks, frozen, profile, clips, extractor, FINAL_MODEL
     )
     study.rows += rows
     study.networks["final"] = networks
-    study.losses["final"] = study.losses.get(kind, []) + losses
-    study.seconds["final"] = study.seconds.get(kind, 0.0) + seconds
-    return steps
+    log = read_loss_log(target / LOSS_LOG)  # the whole curve: the study run's rows, then this run's
+    study.losses["final"], study.seconds["final"] = log.losses.tolist(), float(log.seconds.sum())
+    return longer.stage1.max_steps
 
 
 def generate_clip(pipeline, clip: EvalClip, profile: Lmk2VideoProfile) -> np.ndarray:
@@ -321,13 +373,28 @@ FINAL_MODEL = "(b) trained longer: the kit's stage-1 model"
 
 def run_guider_study(
     kinds: str, profile: Lmk2VideoProfile, dataset: FramePairDataset, frozen: FrozenModels,
-    clips: list[EvalClip], extractor, out_dir: str | Path,
+    clips: list[EvalClip], extractor, out_dir: str | Path, final_kind: str = "b",
 ) -> GuiderStudy:  # fmt: skip
     """Train stage 1 once per guider in ``kinds`` (same data, budget, seed) and score held-out clips.
 
     Also scores the unchanged-reference baseline and the VAE reconstruction of the true frames (the
     best any model working in this VAE's latent space could do).
+
+    With ``profile.study_processes`` > 1 the runs other than guider ``final_kind``'s train in a second
+    process while this one trains ``final_kind``'s run and then the longer run of
+    :func:`train_final_model` (which then finds it done); the scoring waits for both.
     """
+    if profile.study_processes > 1 and final_kind in kinds and len(kinds) > 1:
+        others = "".join(k for k in kinds if k != final_kind)
+        background = start_background_runs(others, profile, dataset, frozen, out_dir)
+        try:
+            source = Path(out_dir) / f"guider_{final_kind}"
+            train_guider(final_kind, profile, dataset, frozen, source)
+            target = Path(out_dir) / f"final_{final_kind}"
+            longer = _continue_run(final_kind, profile, source, target)
+            train_guider(final_kind, longer, dataset, frozen, target)
+        finally:
+            join_background_runs(background)
     study = GuiderStudy([], {}, {}, {}, {})
     baseline_rows, study.generated[BASELINE] = evaluate_heldout(
         None, frozen, profile, clips, extractor, BASELINE

@@ -302,3 +302,51 @@ def test_final_model_continues_the_study_run_exactly_and_leaves_it_untouched(tin
         3,
     )
     assert [row["method"] for row in study.rows] == [FINAL_MODEL]
+
+
+def test_study_runs_in_a_second_process_give_the_same_weights(tiny_stage1, tmp_path, monkeypatch):
+    """study_processes=2: guider (a) trains in a spawned process while (b) and its longer run train here;
+    every run ends with the weights, losses and logs of the same runs trained one after the other."""
+    from dataclasses import replace
+
+    from aniportrait_lib.studies import pose_guider_study
+    from aniportrait_lib.studies.configs import Lmk2VideoEvalConfig, Lmk2VideoProfile
+    from aniportrait_lib.studies.pose_guider_study import (
+        FrozenModels,
+        run_guider_study,
+        train_final_model,
+    )
+    from aniportrait_lib.training.lmk2video_config import VaePretrainConfig
+    from aniportrait_lib.training.loss_log import read_loss_log
+
+    started = []
+    real_start = pose_guider_study.start_background_runs
+
+    def spy(kinds, *args):
+        started.append(kinds)
+        return real_start(kinds, *args)
+
+    monkeypatch.setattr(pose_guider_study, "start_background_runs", spy)
+
+    frozen = FrozenModels(*tiny_stage1.frozen, [], 1.0, 0.0)
+    serial = Lmk2VideoProfile(
+        "tiny", tiny_stage1.model(), VaePretrainConfig(), tiny_stage1.config(max_steps=3),
+        Lmk2VideoEvalConfig(num_inference_steps=2, guidance_scale=1.0, num_threads=1), final_steps=5,
+    )  # fmt: skip
+    results = {}
+    for processes in (1, 2):
+        runs = tmp_path / f"processes{processes}"
+        profile = replace(serial, study_processes=processes)
+        study = run_guider_study("ab", profile, tiny_stage1.dataset, frozen, [], None, runs)
+        assert train_final_model(study, profile, tiny_stage1.dataset, frozen, [], None, runs) == 5
+        results[processes] = study, runs
+    assert started == ["a"]  # only with 2 processes: (a) in the second one
+    (one, runs1), (two, runs2) = results[1], results[2]
+    for key in ("a", "b", "final"):
+        a, b = one.networks[key].state_dict(), two.networks[key].state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), key
+        assert np.allclose(one.losses[key], two.losses[key], rtol=1e-5), key
+    for run in ("guider_a", "guider_b", "final_b"):
+        assert np.array_equal(read_loss_log(runs1 / run / "log.csv").steps,
+                              read_loss_log(runs2 / run / "log.csv").steps)  # fmt: skip
+    assert len(two.losses["final"]) == 5 and len(two.losses["a"]) == 3
