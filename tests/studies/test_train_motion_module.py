@@ -141,7 +141,7 @@ def test_profiles_keep_the_official_recipe_on_gpu_and_small_budgets_elsewhere():
     for name in ("quick", "cpu"):
         small = motion_study_profile(name)
         assert small.stage2.max_steps <= 1000 and small.stage2.cpu
-        assert small.stage2.num_threads == stage_configs(name).lmk2video.stage1.num_threads  # as notebook 03
+        assert small.stage2.num_threads == stage_configs(name).lmk2video.evaluation.num_threads  # profile's
         assert stage_configs("quick").lmk2video.stage1.num_threads == 1  # CI machines are shared
         assert small.evaluation.context_frames == small.stage2.num_frames <= small.motion.max_seq_length
         assert small.stage2.scheduler.prediction_type == "v_prediction" and small.stage2.snr_gamma == 5.0
