@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aniportrait_lib.evaluation.generation_eval import reextract
+from aniportrait_lib.evaluation.generation_eval import finite_correlation, reextract
 from aniportrait_lib.evaluation.video_metrics import psnr, ssim
 from aniportrait_lib.evaluation.video_pairs import LoadedPair, VideoPair, load_pair
 from aniportrait_lib.landmarks.mouth import mouth_opening
@@ -104,13 +104,6 @@ class FieldTableConfig:
     upscale_to: int = 256  # MediaPipe re-extraction: shorter side enlarged to this first (px)
 
 
-def _correlation(a: np.ndarray, b: np.ndarray) -> float:
-    keep = np.isfinite(a) & np.isfinite(b)
-    if keep.sum() < 3 or np.ptp(a[keep]) < 1e-9 or np.ptp(b[keep]) < 1e-9:
-        return math.nan
-    return float(np.corrcoef(a[keep], b[keep])[0, 1])
-
-
 def kit_measures(pair: LoadedPair, extractor, upscale_to: int = 256) -> dict[str, float]:
     """The kit's measures of one pair (:data:`KIT_COLUMNS`; NaN where not measurable): mean PSNR (dB,
     capped at 100 for identical frames) and SSIM over frames, mouth-opening correlation of the faces
@@ -123,7 +116,7 @@ def kit_measures(pair: LoadedPair, extractor, upscale_to: int = 256) -> dict[str
     return {
         "PSNR↑": float(np.mean([min(psnr(g, r), 100.0) for g, r in frames])),
         "SSIM↑": float(np.mean([ssim(g, r) for g, r in frames])),
-        "mouth corr↑": _correlation(mouth, mouth_truth),
+        "mouth corr↑": finite_correlation(mouth, mouth_truth),
         "no face↓": float(1.0 - faces.found.mean()),
     }
 

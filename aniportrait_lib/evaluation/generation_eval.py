@@ -47,6 +47,7 @@ __all__ = [
     "HeldoutTruth",
     "Reextracted",
     "TalkingVideoScores",
+    "finite_correlation",
     "heldout_truth",
     "mean_psnr",
     "reextract",
@@ -121,10 +122,13 @@ class TalkingVideoScores:
     landmark_px_reference: np.ndarray  # (N,) the same for the unchanged portrait
 
 
-def _correlation(a: np.ndarray, b: np.ndarray) -> float:
-    if len(a) < 3 or np.ptp(a) < 1e-9 or np.ptp(b) < 1e-9:
+def finite_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two ``(N,)`` series over the entries finite in both; NaN with fewer than 3
+    such entries or a constant series (undefined)."""
+    keep = np.isfinite(a) & np.isfinite(b)
+    if keep.sum() < 3 or np.ptp(a[keep]) < 1e-9 or np.ptp(b[keep]) < 1e-9:
         return math.nan
-    return float(np.corrcoef(a, b)[0, 1])
+    return float(np.corrcoef(a[keep], b[keep])[0, 1])
 
 
 def score_talking_video(
@@ -162,8 +166,8 @@ def score_talking_video(
     reference_px = np.linalg.norm(reference.lmks2d[0] - truth_lmks2d[:, :468], axis=-1).mean(axis=-1)
     found = faces.found
     summary = {
-        "mouth_corr": _correlation(mouth_generated[found], mouth_truth[found]),
-        "mouth_corr_envelope": _correlation(envelope, mouth_truth),
+        "mouth_corr": finite_correlation(mouth_generated[found], mouth_truth[found]),
+        "mouth_corr_envelope": finite_correlation(envelope, mouth_truth),
         "landmark_px": float(landmark_px[found].mean()) if found.any() else math.nan,
         "landmark_px_reference": float(np.mean(reference_px)),  # NaN only if the portrait has no face
         "no_face_fraction": float(1.0 - found.mean()),

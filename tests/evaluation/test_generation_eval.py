@@ -182,3 +182,18 @@ def test_a_heldout_evaluation_averages_its_clips_leaving_out_what_was_not_measur
     assert list(table.index) == ["a", "b", "c", "mean"] and table.loc["b", "mouth_corr"] == 0.6
     single = HeldoutEvaluation(["a"], [], [scores(math.nan, math.nan)]).summary()
     assert math.isnan(single["mouth_corr"]) and math.isnan(single["landmark_px"])
+
+
+def test_finite_correlation_uses_the_entries_finite_in_both():
+    import math
+
+    import numpy as np
+
+    from aniportrait_lib.evaluation.generation_eval import finite_correlation
+
+    a = np.array([0.0, 1.0, np.nan, 2.0, 3.0, 10.0])
+    b = np.array([0.0, 2.0, 5.0, 4.0, 6.0, np.nan])
+    assert abs(finite_correlation(a, b) - 1.0) < 1e-12  # the 4 points finite in both lie on a line
+    assert finite_correlation(a, -b) < -0.999
+    assert math.isnan(finite_correlation(np.ones(5), np.arange(5.0)))  # constant: undefined
+    assert math.isnan(finite_correlation(np.array([1.0, 2.0, np.nan]), np.array([1.0, 2.0, 3.0])))  # < 3
