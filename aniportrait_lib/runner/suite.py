@@ -127,6 +127,7 @@ def run_notebook(
     cell_timeout: int | None = None,
     parameters: dict[str, Any] | None = None,
     log_stream: TextIO | None = None,
+    executed: Path | None = None,
 ) -> NotebookResult:
     """Execute one notebook into ``run_dir`` and collect its metrics; never raises for notebook errors.
 
@@ -134,10 +135,11 @@ def run_notebook(
     A notebook that stops with :class:`~.notebook.DryRunStop` (asked for a dry run) is not a failure.
     ``log_stream``: a file that gets the notebook's printed output and its kernel's stdout and stderr
     (``None``: they go where they always went, the kernel's to this process's console).
+    ``executed``: where papermill writes the executed copy (``None``: ``run_dir/<source name>``).
     """
     import papermill  # slow to import (~1 s, Jupyter's client): only running notebooks needs it
 
-    executed = run_dir / source.name
+    executed = executed or run_dir / source.name
     out_dir = run_dir / source.stem
     started = time.perf_counter()
     error = None
@@ -216,8 +218,12 @@ def run_suite(
     is not moved. A rerun notebook starts from an empty output folder (its trainers would otherwise
     resume the earlier run's checkpoints, trained on whatever the upstream notebooks left then): the
     earlier folder is kept as ``<notebook>.previous`` until the rerun succeeds, and stays there if it fails
-    (a later rerun discards the failed attempt's folder, not the ``.previous``). A notebook that stopped for
-    a dry run leaves the earlier outputs as they were.
+    (a later rerun discards the failed attempt's folder, not the ``.previous``). The executed copy of a rerun
+    notebook is written as ``<notebook>.running.ipynb`` and replaces ``<notebook>.ipynb`` once the notebook
+    has run or failed (a killed rerun leaves the earlier copy in place). A notebook that stopped for a dry
+    run leaves the earlier outputs and executed copy as they were: its own executed copy (where it stopped,
+    and why) is kept as ``<notebook>.dry_run.ipynb``, the file the report names, and the next dry run of
+    that notebook replaces it.
     """
     profile = get_profile(profile).name
     notebooks = discover_notebooks(notebooks_dir, only)
@@ -268,7 +274,16 @@ def _run_one(
     metrics against ``stored`` and append the result."""
     run_dir = suite.run_dir
     previous = _set_aside(run_dir / source.stem) if rerun else None
-    result = run_notebook(source, run_dir, suite.profile, kernel_name, cell_timeout, parameters, log_stream)
+    # a rerun's executed copy takes the earlier one's place only if the notebook did not stop for a dry run
+    executed = run_dir / (f"{source.stem}.running.ipynb" if rerun else source.name)
+    result = run_notebook(
+        source, run_dir, suite.profile, kernel_name, cell_timeout, parameters, log_stream, executed
+    )
+    if rerun:
+        kept = run_dir / (f"{source.stem}.dry_run.ipynb" if result.stopped is not None else source.name)
+        if executed.exists():  # papermill may not have written it (e.g. the kernel did not start)
+            executed.replace(kept)
+        result.executed = kept
     if previous is not None and result.stopped is not None:  # a dry run changes nothing there
         shutil.rmtree(run_dir / source.stem, ignore_errors=True)
         previous.rename(run_dir / source.stem)

@@ -123,6 +123,8 @@ def test_into_reruns_a_notebook_in_an_earlier_run_folder(notebooks, tmp_path):
     assert (first.run_dir / "02_after" / "metrics.json").is_file()  # written again, in the same folder
     assert not (first.run_dir / "02_after" / "checkpoint-stale.pt").exists()  # nothing to resume from
     assert not (first.run_dir / "02_after.previous").exists()  # the earlier outputs go once it succeeds
+    assert again.results[0].executed == first.run_dir.resolve() / "02_after.ipynb"  # replaced by the rerun's
+    assert not list(first.run_dir.glob("*.running.ipynb"))
     assert sorted((first.run_dir / "00_tour").rglob("*")) == tour_output  # the other notebook's outputs stay
     assert (runs / "latest-quick").resolve() == newer.run_dir.resolve()  # not moved by a continued run
     (first.run_dir / "01_broken").mkdir()
@@ -131,6 +133,7 @@ def test_into_reruns_a_notebook_in_an_earlier_run_folder(notebooks, tmp_path):
         "quick", notebooks_dir=notebooks, only=["01"], runs_root=runs, log=lambda _: None, into=first.run_dir
     )
     assert failed.failed and (first.run_dir / "01_broken.previous" / "kept.txt").is_file()  # a failed rerun
+    assert "deliberately broken" in (first.run_dir / "01_broken.ipynb").read_text()  # its executed copy
     (first.run_dir / "01_broken").mkdir(exist_ok=True)
     (first.run_dir / "01_broken" / "partial.txt").write_text("left by the failed attempt")
     again_failed = run_suite(
@@ -169,6 +172,7 @@ def test_a_dry_run_stops_where_asked_and_is_not_a_failure(tmp_path, capsys):
     )
     assert not first.failed and first.results[0].stopped is None
     (first.run_dir / "00_trains" / "kept.txt").write_text("the real run's outputs")
+    real_copy = (first.run_dir / "00_trains.ipynb").read_bytes()
     dry = run_suite(
         "quick", notebooks_dir=folder, runs_root=runs, baseline_dir=baselines, log=lambda _: None,
         parameters={"dry_run": True, "max_steps": 7}, into=first.run_dir,
@@ -177,7 +181,11 @@ def test_a_dry_run_stops_where_asked_and_is_not_a_failure(tmp_path, capsys):
     assert not dry.failed and result.error is None and not result.comparisons  # nothing judged
     assert result.stopped == "steps: 7; batch: (2, 3)"
     assert (first.run_dir / "00_trains" / "kept.txt").is_file()  # a dry run leaves the outputs as they were
-    assert "stopped (dry run)" in write_reports(dry)[0].read_text()
+    assert (first.run_dir / "00_trains.ipynb").read_bytes() == real_copy  # and the real run's executed copy
+    assert result.executed == first.run_dir.resolve() / "00_trains.dry_run.ipynb"  # its own copy, beside it
+    assert "steps: 7" in result.executed.read_text()
+    report = write_reports(dry)[0].read_text()
+    assert "stopped (dry run)" in report and "`00_trains.dry_run.ipynb`" in report
     assert runner_main(["--profile", "quick", "--notebooks", str(folder), "--runs-root", str(runs),
                         "--param", "dry_run=true", "--param", "max_steps=3"]) == 0  # fmt: skip
     assert "stopped before training as asked (dry run)" in capsys.readouterr().out
