@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aniportrait_lib.data import prepare as prepare_module
+from aniportrait_lib.data import video_passes as prepare_module
 from aniportrait_lib.data.face_track import resample_frames
 from aniportrait_lib.data.manifest import (
     MANIFEST_NAME,
