@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,7 @@ from aniportrait_lib.studies.configs import Lmk2VideoProfile, MotionStudyProfile
 from aniportrait_lib.studies.pose_guider_study import FrozenModels, prepare_frozen_models
 from aniportrait_lib.studies.train_motion_module import (
     released_stage2_start,
+    stage1_export_folder,
     stage2_start_from_export,
     stage2_trainer,
 )
@@ -70,9 +72,10 @@ from aniportrait_lib.training.audio2lmk import Audio2LmkTrainer
 from aniportrait_lib.training.audio2lmk_config import build_audio2mesh, build_audio2pose
 from aniportrait_lib.training.lmk2video import Stage1Trainer
 from aniportrait_lib.training.lmk2video_data import ClipWindowDataset, FramePairDataset
+from aniportrait_lib.training.sampling import describe_layout
 from aniportrait_lib.weights.animatediff import ANIMATEDIFF_FILE
 from aniportrait_lib.weights.audio_checkpoints import export_official, load_into, read_state_dict
-from aniportrait_lib.weights.kit_index import find_export, made_by
+from aniportrait_lib.weights.kit_index import made_by
 from aniportrait_lib.weights.kit_lmk2video import (
     SamplingSettings,
     export_stage2,
@@ -81,7 +84,7 @@ from aniportrait_lib.weights.kit_lmk2video import (
     save_stage1_run,
 )
 
-__all__ = ["main"]
+__all__ = ["launch_command", "main"]
 
 CONFIG_FILE = "train_config.yaml"
 TRAINING_DIR, EXPORT_DIR, FROZEN_DIR = "training", "export", "frozen"
@@ -165,7 +168,7 @@ def run_stage1(recipe: Recipe, args: argparse.Namespace, state: PartialState) ->
     if released is not None:
         networks = load_released_stage1(build_stage1_networks(model), released)
     elif args.init:
-        networks = load_stage1_run(_stage1_folder(args.init)).networks
+        networks = load_stage1_run(stage1_export_folder(args.init)).networks
     else:
         networks = build_stage1_networks(model, frozen.unet_init)
     trainer = Stage1Trainer(
@@ -173,20 +176,15 @@ def run_stage1(recipe: Recipe, args: argparse.Namespace, state: PartialState) ->
     )
     if not _train(trainer, args, state):
         return
+    trained = trainer.whole_networks()  # every process: under FSDP the weights are gathered
     if state.is_main_process:
         sampling = SamplingSettings.from_evaluation(s["evaluation"])
         save_stage1_run(
-            args.output / EXPORT_DIR, trainer.unwrapped, frozen.vae, frozen.image_encoder, model,
+            args.output / EXPORT_DIR, trained, frozen.vae, frozen.image_encoder, model,
             trainer.step, train.image_size, train.crop_scale, sampling,
             made_by("python -m aniportrait_lib.train stage1", recipe.base),
         )  # fmt: skip
         print(f"stage-1 export: {args.output / EXPORT_DIR}")
-
-
-def _stage1_folder(spec: str) -> Path:
-    export = find_export(spec.removeprefix("kit:"))
-    export.require(["stage1"], "stage 2")
-    return export["stage1"].folder
 
 
 def run_stage2(recipe: Recipe, args: argparse.Namespace, state: PartialState) -> None:
@@ -198,7 +196,7 @@ def run_stage2(recipe: Recipe, args: argparse.Namespace, state: PartialState) ->
     if released is not None:
         start = released_stage2_start(profile, released)
     else:
-        start = stage2_start_from_export(_stage1_folder(args.init))
+        start = stage2_start_from_export(stage1_export_folder(args.init))
         animatediff = weights_dir() / ANIMATEDIFF_FILE
         sd15_sized = start.run.model.unet["block_out_channels"] == SD15_UNET_CONFIG["block_out_channels"]
         if sd15_sized and animatediff.is_file():  # the paper's start of stage 2
@@ -213,12 +211,13 @@ def run_stage2(recipe: Recipe, args: argparse.Namespace, state: PartialState) ->
     trainer = stage2_trainer(start, dataset, profile, args.output / TRAINING_DIR)
     if not _train(trainer, args, state):
         return
+    trained = trainer.whole_networks()  # every process: under FSDP the weights are gathered
     if state.is_main_process:
         evaluation = s["evaluation"]
         context = {"context_frames": evaluation.context_frames, "context_overlap": evaluation.context_overlap}
         provenance = made_by("python -m aniportrait_lib.train stage2", recipe.base)
         path = export_stage2(
-            trainer.unwrapped,
+            trained,
             args.output / EXPORT_DIR,
             trainer.step,
             context,
@@ -253,6 +252,10 @@ def run_audio(recipe: Recipe, args: argparse.Namespace, state: PartialState) -> 
 
 def _train(trainer, args: argparse.Namespace, state: PartialState) -> bool:
     """Resume, then train to the end (or ``--stop-after`` steps); False when the run is not finished."""
+    if state.is_main_process:
+        accelerator = trainer.accelerator
+        print(f"{type(trainer).__name__}: {describe_layout(accelerator)}, mixed precision "
+              f"{accelerator.mixed_precision}")  # fmt: skip
     if trainer.step == 0 and trainer.resume() and state.is_main_process:
         print(f"resumed at step {trainer.step} from {args.output / TRAINING_DIR}")
     config = trainer.config
@@ -273,6 +276,27 @@ def _train(trainer, args: argparse.Namespace, state: PartialState) -> bool:
 
 # --------------------------------------------------------------------------------------------------
 # command line
+
+
+def launch_command(
+    processes: int = 1, config_file: str | Path | None = None, mixed_precision: str = "no"
+) -> list[str]:
+    """The argv that runs this command in ``processes`` processes on this one machine (tests, benchmarks).
+
+    One process without ``config_file``: ``python -m aniportrait_lib.train``. Otherwise ``accelerate launch``
+    on a free local port: DDP (``--multi_gpu``; gloo where there is no GPU), or the settings of
+    ``config_file`` (e.g. ``recipes/accelerate/fsdp_stage2.yaml``) with this process count and precision.
+    Append the stage and its options.
+    """
+    if processes == 1 and config_file is None:
+        return [sys.executable, "-m", "aniportrait_lib.train"]
+    with socket.socket() as sock:  # a port free now, for the processes' rendezvous
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    layout = ["--config_file", str(config_file)] if config_file is not None else ["--multi_gpu"]
+    return [sys.executable, "-m", "accelerate.commands.launch", *layout, "--num_processes", str(processes),
+            "--num_machines", "1", "--mixed_precision", mixed_precision, "--dynamo_backend", "no",
+            "--main_process_port", str(port), "-m", "aniportrait_lib.train"]  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,7 +29,6 @@ import dataclasses
 import os
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,7 @@ from aniportrait_lib.data.manifest import ClipLandmarks, Manifest, write_landmar
 from aniportrait_lib.models.image_models import build_clip_image_encoder, build_vae
 from aniportrait_lib.models.lmk2video import build_stage1_networks, build_stage2_networks
 from aniportrait_lib.profiles import stage_configs
+from aniportrait_lib.train import launch_command
 from aniportrait_lib.training.lmk2video import Stage1Trainer
 from aniportrait_lib.training.lmk2video_config import Stage2TrainConfig
 from aniportrait_lib.training.lmk2video_data import ClipWindowDataset, FramePairDataset
@@ -97,16 +97,7 @@ def synthetic_prepared(root: Path, clips: int, frames: int, size: int) -> Path:
 
 def _command(args: list[str], processes: int) -> float:
     """Run the training command; returns the peak RSS in MB of its largest process."""
-    if processes > 1:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
-                    "--num_processes", str(processes), "--num_machines", "1", "--mixed_precision", "no",
-                    "--dynamo_backend", "no", "--main_process_port", str(port),
-                    "-m", "aniportrait_lib.train"]  # fmt: skip
-    else:
-        launcher = [sys.executable, "-m", "aniportrait_lib.train"]
+    launcher = launch_command(processes)
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-c", _PEAK_RSS, *launcher, *args], env=env, capture_output=True,
                           text=True)  # fmt: skip

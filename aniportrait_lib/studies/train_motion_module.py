@@ -90,6 +90,7 @@ __all__ = [
     "heldout_sequences",
     "load_animatediff_motion",
     "load_stage2_start",
+    "stage1_export_folder",
     "released_stage2_start",
     "stage2_dry_run",
     "stage2_trainer",
@@ -130,14 +131,24 @@ def load_stage2_start(
     if profile.name == "gpu":
         return released_stage2_start(profile, Path(weights_folder) if weights_folder else weights_dir())
     try:
-        export = find_export(run_folder)
-        export.require(["stage1"], "stage 2")
+        folder = stage1_export_folder(run_folder)
     except ValueError as error:
         raise FileNotFoundError(
             f"no usable stage-1 export in {run_folder}: run notebook 03 with the same output_root first"
             f"\n{error}"
         ) from None
-    return stage2_start_from_export(export["stage1"].folder)
+    return stage2_start_from_export(folder)
+
+
+def stage1_export_folder(folder: str | Path) -> Path:
+    """The folder of the stage-1 export in ``folder`` (a run or export folder; ``kit:`` prefix allowed).
+
+    Raises:
+        ValueError: there is no complete stage-1 export there (the message says what writes one).
+    """
+    export = find_export(str(folder).removeprefix("kit:"))
+    export.require(["stage1"], "stage 2")
+    return export["stage1"].folder
 
 
 def stage2_start_from_export(folder: str | Path) -> Stage2Start:

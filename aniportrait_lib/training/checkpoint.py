@@ -38,6 +38,8 @@ from aniportrait_lib.atomic import atomic_torch_save, atomic_write_bytes
 from aniportrait_lib.weights.checkpoint_io import read_torch_file
 from aniportrait_lib.weights.lmk2video_checkpoints import compare_state_dicts
 
+from .sharding import load_model_state, load_optimizer_state
+
 LATEST_FILE = "latest"
 """Name of the text file holding the file name of the newest complete checkpoint."""
 
@@ -124,8 +126,8 @@ def checkpoint_name(step: int) -> str:
 def save_training_state(
     folder: str | Path,
     step: int,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer | None = None,
+    model: nn.Module | Mapping[str, torch.Tensor],
+    optimizer: torch.optim.Optimizer | Mapping[str, Any] | None = None,
     scheduler: Any | None = None,
     extra: Mapping[str, Any] | None = None,
     keep_last: int = 2,
@@ -133,7 +135,9 @@ def save_training_state(
     """Write ``folder/checkpoint-<step>.pt`` atomically, point ``folder/latest`` at it, prune old ones.
 
     Args:
-        model: its ``state_dict()`` is saved (unwrap DDP / accelerate wrappers first).
+        model: its ``state_dict()`` is saved (unwrap DDP / accelerate wrappers first), or a state dict
+            already gathered (:func:`~.sharding.full_model_state` of sharded networks).
+        optimizer: likewise, the optimizer or its state dict (:func:`~.sharding.full_optimizer_state`).
         extra: small plain values (numbers, strings, lists, dicts, tensors) to restore with the state.
         keep_last: number of newest checkpoints kept (older ones are deleted after the new one exists).
 
@@ -143,8 +147,8 @@ def save_training_state(
     folder = Path(folder)
     payload = {
         "step": int(step),
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "model": model.state_dict() if isinstance(model, nn.Module) else dict(model),
+        "optimizer": _state_of(optimizer),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "rng": capture_rng_state(),
         "extra": dict(extra or {}),
@@ -155,6 +159,12 @@ def save_training_state(
     for old in sorted(folder.glob("checkpoint-*.pt"))[:-keep_last] if keep_last > 0 else []:
         old.unlink()
     return path
+
+
+def _state_of(optimizer: torch.optim.Optimizer | Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if optimizer is None or isinstance(optimizer, Mapping):
+        return None if optimizer is None else dict(optimizer)
+    return optimizer.state_dict()
 
 
 def latest_checkpoint(folder: str | Path) -> Path | None:
@@ -180,6 +190,9 @@ def load_training_state(
     """Restore model / optimizer / scheduler (in place) and the RNG states from a checkpoint.
 
     Args:
+        model: the module to fill; FSDP2-sharded ones too (every process calls this then, with the same
+            file: each keeps its shards, :mod:`.sharding`).
+        optimizer: for a sharded ``model``, the optimizer of its shards (not accelerate's wrapper).
         check: called with the path and the checkpoint's ``extra`` before anything is restored; raise
             there to refuse the checkpoint.
 
@@ -199,14 +212,17 @@ def load_training_state(
     if not report.ok:
         problems = str(report).removeprefix("model: ")
         raise ValueError(f"{path}: the saved model does not fit this model ({problems})")
-    model.load_state_dict(payload["model"])
+    load_model_state(model, payload["model"])
     for name, target in (("optimizer", optimizer), ("scheduler", scheduler)):
         if target is None:
             continue
         if payload[name] is None:
             raise ValueError(f"{path}: holds no {name} state")
         try:
-            target.load_state_dict(payload[name])
+            if name == "optimizer":
+                load_optimizer_state(model, target, payload[name])
+            else:
+                target.load_state_dict(payload[name])
         except (ValueError, KeyError, RuntimeError, TypeError) as error:
             raise ValueError(f"{path}: the saved {name} state does not fit this {name} ({error})") from error
     if restore_rng:

@@ -22,6 +22,8 @@ LR scheduler and the step; the samples and every random draw (drop, t, latent sa
 of the seed and the step (:mod:`.sampling`), so a resumed run ends with the same weights as an
 uninterrupted one, and N processes (``accelerate launch``) train on disjoint shards whose union is what one
 process with N times the batch would see. Only the main process writes checkpoints and the loss log.
+Under FSDP2 (networks sharded across the processes, :mod:`.sharding`) checkpoints and exports are gathered
+first, so they are the files one process would write, and a run resumes under FSDP, DDP or one process.
 Checkpoints also record a signature of the fixed models (VAE, image encoder; in stage 2 also the stage-1
 networks), and a resume against other ones is refused: the kit's small VAE is re-trained whenever notebook
 03 runs, and a changed recipe, torch build or thread count gives another VAE that the saved networks were
@@ -41,6 +43,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from accelerate.utils import DistributedType
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from einops import rearrange
 from torch.utils.data import DataLoader
@@ -64,6 +67,7 @@ from .lmk2video_config import Stage1TrainConfig
 from .lmk2video_data import FramePairDataset, mouth_weight_map
 from .optim import build_optimizer, clip_grad_norm_float64, lr_factor, min_snr_weights, torch_threads
 from .sampling import PositionSampler, Shard, StepDraws, build_accelerator
+from .sharding import full_model_state, full_optimizer_state, is_sharded, meta_copy, whole_module
 
 __all__ = ["LOSS_LOG", "Stage1Trainer"]
 
@@ -118,7 +122,11 @@ class Stage1Trainer:
         self.config, self.dataset, self.output_dir = config, dataset, Path(output_dir)
         self.frame_cache = frame_cache
         self.accelerator = build_accelerator(
-            config.cpu, config.mixed_precision, config.report_to, self.output_dir / TRACKER_DIR
+            config.cpu,
+            config.mixed_precision,
+            config.report_to,
+            self.output_dir / TRACKER_DIR,
+            shardable=True,
         )
         self.shard = Shard.of(self.accelerator)
         self.vae = vae.requires_grad_(False).eval().to(self.accelerator.device)
@@ -132,6 +140,10 @@ class Stage1Trainer:
         trainable = [p for p in networks.parameters() if p.requires_grad]
         optimizer = build_optimizer(trainable, config)
         lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: lr_factor(k, config))
+        # FSDP: a weightless copy to put the gathered weights back into for exports (whole_networks)
+        self._skeleton = (
+            meta_copy(networks) if self.accelerator.distributed_type == DistributedType.FSDP else None
+        )
         # the scheduler is not prepared: accelerate would step it once per process, and the warm-up and
         # decay are counted in optimizer steps whatever the number of processes
         self.networks, self.optimizer = self.accelerator.prepare(networks, optimizer)
@@ -175,7 +187,14 @@ class Stage1Trainer:
 
     @property
     def unwrapped(self) -> Lmk2VideoNetworks:
+        """The networks without accelerate's wrapper (under FSDP2: their shards)."""
         return self.accelerator.unwrap_model(self.networks)
+
+    def whole_networks(self) -> Lmk2VideoNetworks | None:
+        """The trained networks with whole weights, for an exporter: :attr:`unwrapped` on one process or
+        under DDP; under FSDP2 a collective (every process calls it) that gives the main process a copy
+        with the gathered weights and the others ``None``."""
+        return whole_module(self.unwrapped, self._skeleton)
 
     def draws(self, step: int, micro: int = 0) -> StepDraws:
         """The random draws of micro-batch ``micro`` of step ``step`` (:mod:`.sampling`)."""
@@ -334,12 +353,18 @@ class Stage1Trainer:
         """Atomic checkpoint: networks, optimizer, LR scheduler, step (data order and draws follow).
 
         Written by the main process only (the weights are the same on every process); the others wait for
-        it. Returns the path on the main process, ``None`` on the others.
+        it. Under FSDP2 every process first helps gather the whole weights and optimizer state
+        (:mod:`.sharding`), so the file is the same as a single process would write. Returns the path on the
+        main process, ``None`` on the others.
         """
         path = None
-        if self.accelerator.is_main_process:
+        main = self.accelerator.is_main_process
+        if main or is_sharded(self.unwrapped):
+            model_state = full_model_state(self.unwrapped)
+            optimizer_state = full_optimizer_state(self.unwrapped, self.optimizer)
+        if main:
             path = save_training_state(
-                self.output_dir, self.step, self.unwrapped, self.optimizer, self.lr_scheduler,
+                self.output_dir, self.step, model_state, optimizer_state, self.lr_scheduler,
                 extra={"config": asdict(self.config), FIXED_KEY: self.fixed_signature,
                        PROCESSES_KEY: self.shard.world},
                 keep_last=self.config.keep_checkpoints,

@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
+from torch.distributed.tensor import DTensor
 
 from .lmk2video_config import Stage1TrainConfig
+from .sharding import shard_sum
 
 __all__ = ["build_optimizer", "clip_grad_norm_float64", "lr_factor", "min_snr_weights", "torch_threads"]
 
@@ -37,19 +39,29 @@ def clip_grad_norm_float64(parameters, max_norm: float) -> float:
     ``1/sqrt(eps)`` at each of its seven BatchNorms: gradients reach ~1e21 and their squared norm overflows
     float32. The float32 norm is then ``inf`` and every gradient is scaled to zero - the guider never
     leaves zero. In float64 the clip works as intended: the first step moves ``final_proj`` only.
+
+    Under FSDP2 the gradients are shards (``DTensor``): each process takes the norm of its own shards and
+    the squares are summed over the processes (:func:`~.sharding.shard_sum`), so every process clips by the
+    same global norm. Collective then: every process must call it.
     """
     grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
         return 0.0
+    # FSDP2 shards (DTensor): the norm of this process's shard, summed over the processes below
+    local = [g.to_local() if isinstance(g, DTensor) else g for g in grads]
     # one foreach call per dtype group instead of a float64 copy, a norm and a multiply per tensor (~800
     # tensors in the small stage-1 networks: the per-tensor loop was ~30 % of a CPU training step)
     norms = []
-    for group in _by_dtype(grads).values():
+    for group in _by_dtype(local).values():
         norms += torch._foreach_norm(group, 2, dtype=torch.float64)
-    total = torch.linalg.vector_norm(torch.stack(norms))
+    if any(isinstance(g, DTensor) for g in grads):
+        squares = shard_sum(grads, torch.stack(norms).square().sum())
+        total = squares.sqrt()
+    else:  # the same value, computed as it always was (bitwise the same clip on one process and DDP)
+        total = torch.linalg.vector_norm(torch.stack(norms))
     coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
     if float(coef) < 1.0:  # a factor of exactly 1 leaves every gradient as it is
-        for dtype, group in _by_dtype(grads).items():
+        for dtype, group in _by_dtype(local).items():
             torch._foreach_mul_(group, coef.to(dtype))
     return float(total)
 

@@ -32,22 +32,30 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator, DistributedDataParallelKwargs
+from accelerate.utils import DistributedType
 from torch.utils.data import Sampler
 
 from aniportrait_lib.devices import resolve_placement
+
+from .sharding import enable_fsdp_on_cpu_processes
 
 __all__ = [
     "PositionSampler",
     "Shard",
     "StepDraws",
     "build_accelerator",
+    "describe_layout",
     "micro_batch_positions",
     "step_generator",
 ]
 
 
 def build_accelerator(
-    cpu: bool, mixed_precision: str, log_with: str | None = None, project_dir: Path | None = None
+    cpu: bool,
+    mixed_precision: str,
+    log_with: str | None = None,
+    project_dir: Path | None = None,
+    shardable: bool = False,
 ) -> Accelerator:
     """The ``Accelerator`` of a kit trainer, the same for one process and for N (``accelerate launch``).
 
@@ -55,16 +63,43 @@ def build_accelerator(
       ``ANIPORTRAIT_DEVICE=cpu`` or ``cpu=True`` force the CPU, where N processes talk over gloo);
     * fp16 needs CUDA: elsewhere it becomes float32, with a warning (bf16 stays: CPUs run it);
     * DDP tolerates parameters without a gradient in a step (a whole-batch unconditional drop skips the
-      reference UNet; a step that masks nothing leaves wav2vec2's mask embedding out).
+      reference UNet; a step that masks nothing leaves wav2vec2's mask embedding out);
+    * FSDP2 when the launcher asked for it, on GPUs and - which accelerate itself does not do - on CPU
+      processes too (:func:`~.sharding.enable_fsdp_on_cpu_processes`), for trainers that gather their
+      checkpoints (``shardable``: the Lmk2Video ones).
+
+    Raises:
+        ValueError: DeepSpeed, which the kit's trainers do not support, or FSDP for a trainer that is not
+            ``shardable``.
     """
     device = resolve_placement("cpu" if cpu else None).device
     if mixed_precision == "fp16" and not device.startswith("cuda"):
         warnings.warn(f"fp16 mixed precision needs CUDA: training in float32 on {device}", stacklevel=3)
         mixed_precision = "no"
-    return Accelerator(
+    accelerator = Accelerator(
         cpu=device == "cpu", mixed_precision=mixed_precision, log_with=log_with,
         project_dir=project_dir, kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )  # fmt: skip
+    enable_fsdp_on_cpu_processes(accelerator)
+    if accelerator.distributed_type == DistributedType.DEEPSPEED:
+        raise ValueError(
+            "the kit's trainers do not run under DeepSpeed: launch with --multi_gpu (DDP) or with FSDP2 "
+            "(aniportrait_lib/recipes/accelerate/fsdp_stage2.yaml)"
+        )
+    if accelerator.distributed_type == DistributedType.FSDP and not shardable:
+        raise ValueError(
+            "this trainer keeps its model whole on every process: launch it with --multi_gpu (DDP), not FSDP"
+        )
+    return accelerator
+
+
+def describe_layout(accelerator: Accelerator) -> str:
+    """How a run is spread, in words: "1 process", "DDP over N processes", "FSDP2 over N processes"."""
+    count = accelerator.num_processes
+    if count == 1:
+        return "1 process"
+    kind = {DistributedType.FSDP: "FSDP2 (networks sharded)"}.get(accelerator.distributed_type, "DDP")
+    return f"{kind} over {count} processes ({accelerator.device.type})"
 
 
 @dataclass(frozen=True)

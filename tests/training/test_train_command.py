@@ -11,9 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -110,24 +108,13 @@ def test_both_stages_train_on_a_prepared_dataset_and_export(prepared, tmp_path):
 # two processes (accelerate launch: torchrun + gloo on this CPU machine)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _train(args: list[str], processes: int) -> None:
+def _train(args: list[str], processes: int, config_file: Path | None = None) -> subprocess.CompletedProcess:
     """Run the training command in ``processes`` processes (a launch of 1 is a plain run)."""
-    if processes > 1:
-        launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
-                    "--num_processes", str(processes), "--num_machines", "1", "--mixed_precision", "no",
-                    "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-                    "-m", "aniportrait_lib.train"]  # fmt: skip
-    else:
-        launcher = [sys.executable, "-m", "aniportrait_lib.train"]
+    launcher = train_command.launch_command(processes, config_file)
     env = os.environ | {"OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     done = subprocess.run([*launcher, *args], env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
 
 
 def _weights(run: Path) -> dict[str, torch.Tensor]:
@@ -224,3 +211,57 @@ def test_losses_reach_tensorboard_when_it_is_installed(prepared, frozen, tmp_pat
     logged = [round(e.value, 4) for e in events.Scalars("loss")]
     rows = (run / "training" / "log.csv").read_text().splitlines()[1:]
     assert logged == [round(float(row.split(",")[1]), 4) for row in rows]
+
+
+# --------------------------------------------------------------------------------------------------
+# stage 2 with the networks sharded across two processes (FSDP2 from the kit's accelerate config file)
+
+FSDP_CONFIG = Path(recipes.__file__).parent / "accelerate" / "fsdp_stage2.yaml"
+
+
+@pytest.fixture(scope="module")
+def stage1_run(prepared, frozen, tmp_path_factory) -> Path:
+    run = _run_folder(tmp_path_factory.mktemp("stage1") / "run", frozen)
+    assert train_command.main(["stage1", *QUICK, "--data", str(prepared), "--output", str(run),
+                               "--max-steps", "2"]) == 0  # fmt: skip
+    return run
+
+
+def _motion(run: Path) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in _weights(run).items() if "motion_modules" in k}
+
+
+def test_stage2_sharded_equals_ddp_resumes_and_exports(prepared, stage1_run, tmp_path):
+    # Adam with a large epsilon and a tight clip: an update is then about lr · clipped gradient, so the
+    # clip's global norm shows in the weights (a norm over one process's shards only would scale them)
+    args = ["stage2", "--config", "quick", "--data", str(prepared), "--init", str(stage1_run),
+            "--max-steps", "4", "--set", "train.checkpoint_every=2", "--set", "train.adam_epsilon=1.0",
+            "--set", "train.learning_rate=1.0", "--set", "train.max_grad_norm=1e-3",
+            "--set", "train.uncond_ratio=0.0", "--set", "train.lr_warmup_steps=1"]  # fmt: skip
+    ddp, sharded, resumed = tmp_path / "ddp", tmp_path / "fsdp", tmp_path / "fsdp_resumed"
+    done = _train([*args, "--output", str(ddp)], processes=2)
+    assert "DDP over 2 processes" in done.stdout
+    done = _train([*args, "--output", str(sharded)], processes=2, config_file=FSDP_CONFIG)
+    assert "FSDP2 (networks sharded) over 2 processes" in done.stdout
+    a, b = _motion(ddp), _motion(sharded)
+    moved = max(float(v.abs().max()) for k, v in a.items() if "proj_out" in k)  # zero at the start
+    differs = max(float((a[k] - b[k]).abs().max()) for k in a)
+    assert moved > 1e-4 and differs < 1e-5 * moved, (differs, moved)
+    assert _weights(ddp).keys() == _weights(sharded).keys()  # the same whole checkpoint, not shards
+    # a sharded run stopped at step 2 and resumed sharded ends where the uninterrupted one did
+    _train([*args, "--output", str(resumed), "--stop-after", "2"], processes=2, config_file=FSDP_CONFIG)
+    _train([*args, "--output", str(resumed)], processes=2, config_file=FSDP_CONFIG)
+    c = _motion(resumed)
+    assert all(torch.equal(b[k], c[k]) for k in b)
+    # checkpoints move between the layouts: sharded to 2, DDP to 3 (reads a name-keyed optimizer state),
+    # sharded to 4 (reads DDP's position-keyed one) - the uninterrupted run's weights up to float noise
+    mixed = tmp_path / "mixed"
+    _train([*args, "--output", str(mixed), "--stop-after", "2"], processes=2, config_file=FSDP_CONFIG)
+    _train([*args, "--output", str(mixed), "--stop-after", "1"], processes=2)
+    _train([*args, "--output", str(mixed)], processes=2, config_file=FSDP_CONFIG)
+    d = _motion(mixed)
+    assert max(float((b[k] - d[k]).abs().max()) for k in b) < 1e-5 * moved
+    # the export holds the whole trained modules (gathered): the file the DDP run wrote, up to float noise
+    exported, expected = (load_checkpoint(run / "export" / "motion_module-4.pth") for run in (sharded, ddp))
+    assert exported.keys() == expected.keys()
+    assert all(torch.allclose(exported[k], expected[k], rtol=0, atol=1e-5 * moved) for k in expected)
