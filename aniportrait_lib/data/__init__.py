@@ -16,7 +16,8 @@ module               what it holds
 ``mini_corpus``      the mini corpus: made deterministically, resumable, split by sentence
 ``corpus_frames``    a corpus clip as the Lmk2Video models see it: face-cropped frames, true landmarks
 ``face_track``       one clip over time: fixed frame rate, one stable square crop, gaps
-``prepare``          a folder of talking-head videos → crops, 30 fps, 16 kHz, landmarks, manifest
+``video_passes``     one source video → clips: tracked face crops, 30 fps, 16 kHz audio, landmarks
+``prepare``          a folder of talking-head videos → those clips, resumably, and the manifest
 ``manifest``         the prepared dataset on disk and its reader
 ``shards``           N machines, one dataset: shard folders checked, then merged (hard links)
 ``audio_dataset``    Audio2Lmk training items (speech with per-frame mesh offsets and pose)

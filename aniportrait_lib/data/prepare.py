@@ -94,7 +94,7 @@ class PrepareSummary:
 def prepare_dataset(
     input_dir: str | Path,
     output_dir: str | Path,
-    config: PrepareConfig = PrepareConfig(),  # noqa: B008 - a frozen dataclass, never changed
+    config: PrepareConfig = PrepareConfig(),
     on_source_done: Callable[[str], None] | None = None,
     retry_skipped: bool = False,
     shard: Shard | None = None,
