@@ -132,8 +132,9 @@ def load_optimizer_state(
     """
     named = _is_name_keyed(state)
     if not is_sharded(module):
-        names = _parameter_names(module, _torch_optimizer(optimizer))
-        optimizer.load_state_dict(_position_keyed(state, names) if named else state)
+        if named:
+            state = _position_keyed(state, _parameter_names(module, _torch_optimizer(optimizer)))
+        optimizer.load_state_dict(state)
         return
     optimizer = _torch_optimizer(optimizer)
     if not named:
