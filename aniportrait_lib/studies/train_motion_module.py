@@ -34,11 +34,10 @@ import torch
 from tqdm.auto import tqdm
 
 from aniportrait_lib.atomic import write_json
-from aniportrait_lib.data.corpus_frames import corpus_crop_box, load_clip
+from aniportrait_lib.data.manifest import PreparedDataset
 from aniportrait_lib.data.mini_corpus import MiniCorpus
 from aniportrait_lib.evaluation.temporal_metrics import detect_track, score_temporal, summarize_temporal
 from aniportrait_lib.evaluation.video_metrics import score_frames, summarize_scores
-from aniportrait_lib.landmarks.drawing import draw_landmarks
 from aniportrait_lib.models.image_models import build_clip_image_encoder, build_vae
 from aniportrait_lib.models.lmk2video import (
     Lmk2VideoModelConfig,
@@ -52,7 +51,12 @@ from aniportrait_lib.models.scheduler import build_scheduler
 from aniportrait_lib.models.unets import SD15_UNET_CONFIG, build_denoising_unet
 from aniportrait_lib.paths import weights_dir
 from aniportrait_lib.pipelines.pose2video import Pose2VideoPipeline
-from aniportrait_lib.training.lmk2video_data import ClipWindowDataset, EvalClip
+from aniportrait_lib.training.lmk2video_data import (
+    ClipWindowDataset,
+    EvalClip,
+    HeldOutClips,
+    evaluation_clips,
+)
 from aniportrait_lib.training.lmk2video_stage2 import Stage2Trainer
 from aniportrait_lib.training.loss_log import read_loss_log
 from aniportrait_lib.training.optim import torch_threads
@@ -212,31 +216,23 @@ def training_windows(
 
 
 def heldout_sequences(
-    corpus: MiniCorpus, size: int, crop_scale: float | None, evaluation: MotionEvalConfig
-) -> list[EvalClip]:
-    """Held-out clips with ``evaluation.num_frames`` **consecutive** target frames (1, 2, …) each.
+    corpus: MiniCorpus, size: int, crop_scale: float | None, evaluation: MotionEvalConfig,
+    dataset: str | Path | None = None,
+) -> HeldOutClips:  # fmt: skip
+    """Held-out clips with ``evaluation.num_frames`` **consecutive** target frames (1, 2, …) each, from the
+    training ``dataset``'s held-out split when it has one (None: the mini corpus;
+    :func:`~aniportrait_lib.training.lmk2video_data.evaluation_clips`).
 
     Reference = frame 0, as in notebook 03. Raises ``ValueError`` for a clip that is too short.
     """
-    box, clips = corpus_crop_box(corpus, crop_scale), []
-    for spec in corpus.split("heldout")[: evaluation.max_clips]:
-        frames, lmks = load_clip(corpus, spec.clip_id, size, box)
-        if len(frames) <= evaluation.num_frames:
-            raise ValueError(
-                f"held-out {spec.clip_id} has {len(frames)} frames; need {evaluation.num_frames + 1}"
-            )
-        chosen = np.arange(1, evaluation.num_frames + 1)
-        poses = np.stack([draw_landmarks((size, size), lmks[t], normed=True) for t in chosen])
-        clips.append(EvalClip(spec.clip_id, frames[0], draw_landmarks((size, size), lmks[0], normed=True),
-                              chosen, frames[chosen], poses, lmks[chosen] * size))  # fmt: skip
-    if not clips:
-        raise ValueError(f"the mini corpus in {corpus.root} has no held-out clips")
-    return clips
+    return evaluation_clips(corpus, dataset, size, evaluation.num_frames, evaluation.max_clips, crop_scale,
+                            consecutive=True)  # fmt: skip
 
 
-def clip_audio(corpus: MiniCorpus, clip: EvalClip, fps: float) -> tuple[np.ndarray, int]:
-    """The speech under the clip's target frames → ``(samples, rate)``."""
-    samples, rate = corpus.audio(clip.clip_id)
+def clip_audio(source: MiniCorpus | PreparedDataset, clip: EvalClip, fps: float) -> tuple[np.ndarray, int]:
+    """The speech under the clip's target frames → ``(samples, rate)`` (``source``: where the clip is from,
+    :attr:`HeldOutClips.source <aniportrait_lib.training.lmk2video_data.HeldOutClips.source>`)."""
+    samples, rate = source.audio(clip.clip_id)
     first, last = int(clip.frame_indices[0]), int(clip.frame_indices[-1]) + 1
     return samples[round(first / fps * rate) : round(last / fps * rate)], rate
 

@@ -61,7 +61,12 @@ __all__ = [
     "EvalClip",
     "FramePairDataset",
     "PreparedSource",
+    "eval_clip",
+    "HeldOutClips",
+    "evaluation_clips",
     "heldout_clips",
+    "prepared_heldout_clips",
+    "target_frames",
     "mouth_weight_map",
     "pose_image",
     "to_unit_range",
@@ -432,28 +437,95 @@ class EvalClip:
 
 def heldout_clips(
     corpus: MiniCorpus, size: int, frames_per_clip: int, max_clips: int,
-    crop_scale: float | None = DEFAULT_CROP_SCALE,
+    crop_scale: float | None = DEFAULT_CROP_SCALE, consecutive: bool = False,
 ) -> list[EvalClip]:  # fmt: skip
-    """Up to ``max_clips`` held-out clips, each with ``frames_per_clip`` evenly spaced target frames.
+    """Up to ``max_clips`` held-out clips of the mini corpus, each with ``frames_per_clip`` target frames:
+    evenly spaced over the clip, or the frames right after the reference (``consecutive``: 1, 2, …).
 
-    Frames are cut as for training (:func:`~aniportrait_lib.data.corpus_frames.corpus_crop_box`).
+    Frames are cut as for training (:func:`~aniportrait_lib.data.corpus_frames.corpus_crop_box`); the
+    landmarks are the renderer's true ones.
+
+    Raises:
+        ValueError: the corpus has no held-out clips, or one is too short (names it).
     """
     clips = []
     box = corpus_crop_box(corpus, crop_scale)
     for spec in corpus.split("heldout")[:max_clips]:
         frames, lmks = load_clip(corpus, spec.clip_id, size, box)
-        chosen = np.linspace(1, len(frames) - 1, frames_per_clip).round().astype(int)
-        clips.append(
-            EvalClip(
-                clip_id=spec.clip_id,
-                ref_image=frames[0],
-                ref_pose=draw_landmarks((size, size), lmks[0], normed=True),
-                frame_indices=chosen,
-                frames=frames[chosen],
-                poses=np.stack([draw_landmarks((size, size), lmks[t], normed=True) for t in chosen]),
-                lmks2d=lmks[chosen] * size,
-            )
-        )
+        chosen = target_frames(len(frames), frames_per_clip, consecutive, spec.clip_id)
+        clips.append(eval_clip(spec.clip_id, frames[[0, *chosen]], lmks[[0, *chosen]], chosen, size))
     if not clips:
         raise ValueError(f"the mini corpus in {corpus.root} has no held-out clips")
     return clips
+
+
+def prepared_heldout_clips(
+    root: str | Path, size: int, frames_per_clip: int, max_clips: int, consecutive: bool = False
+) -> list[EvalClip]:
+    """:func:`heldout_clips` of a prepared dataset: up to ``max_clips`` of its ``heldout`` split long
+    enough for the targets, with the prepared face crops and the landmarks MediaPipe found in them (the
+    truth a model trained on that dataset was given). Only the frames used are decoded.
+
+    Raises:
+        ValueError: ``root`` is not a prepared dataset or has no held-out clip of ``frames_per_clip + 1``
+            frames (the message names the folder).
+    """
+    source = PreparedSource(root, size, "heldout", min_frames=frames_per_clip + 1)
+    clips = []
+    for clip in range(min(max_clips, len(source.clip_ids))):
+        chosen = target_frames(int(source.lengths[clip]), frames_per_clip, consecutive, source.clip_ids[clip])
+        used = [0, *chosen]
+        frames, lmks = source.frames(clip, used), source.landmarks(clip, used)
+        clips.append(eval_clip(source.clip_ids[clip], frames, lmks, chosen, size))
+    return clips
+
+
+@dataclass
+class HeldOutClips:
+    """What :func:`evaluation_clips` chose: the clips, where they come from, and that in one line."""
+
+    clips: list[EvalClip]
+    source: MiniCorpus | PreparedDataset  # its ``audio(clip_id)`` is a clip's speech (samples, rate)
+    description: str
+
+
+def evaluation_clips(
+    corpus: MiniCorpus, dataset: str | Path | None, size: int, frames_per_clip: int, max_clips: int,
+    crop_scale: float | None = DEFAULT_CROP_SCALE, consecutive: bool = False,
+) -> HeldOutClips:  # fmt: skip
+    """The held-out clips to score a model trained on ``dataset`` (a prepared folder; None: the mini corpus).
+
+    A model trained on your own videos is scored on their held-out clips (:func:`prepared_heldout_clips`);
+    when the dataset has none long enough (e.g. prepared with ``--held-out 0``), on the mini corpus's, and
+    the description says so.
+    """
+    note = ""
+    if dataset is not None:
+        try:
+            clips = prepared_heldout_clips(dataset, size, frames_per_clip, max_clips, consecutive)
+            described = f"{len(clips)} held-out clip(s) of {dataset}"
+            return HeldOutClips(clips, PreparedDataset(dataset), described)
+        except ValueError as error:
+            note = f" ({error})"
+    clips = heldout_clips(corpus, size, frames_per_clip, max_clips, crop_scale, consecutive)
+    return HeldOutClips(clips, corpus, f"{len(clips)} held-out clip(s) of the mini corpus{note}")
+
+
+def target_frames(length: int, count: int, consecutive: bool, clip_id: str = "") -> np.ndarray:
+    """Indices of ``count`` target frames in a clip of ``length`` (frame 0 is the reference): evenly spaced
+    from 1 to the last frame, or ``1 … count`` (``consecutive``: flicker lives between neighbours)."""
+    if length <= count:
+        raise ValueError(f"held-out clip {clip_id} has {length} frames; need {count + 1}")
+    if consecutive:
+        return np.arange(1, count + 1)
+    return np.linspace(1, length - 1, count).round().astype(int)
+
+
+def eval_clip(clip_id: str, frames: np.ndarray, lmks: np.ndarray, chosen: np.ndarray, size: int) -> EvalClip:
+    """An :class:`EvalClip` from the reference's and the targets' frames and normalised landmarks
+    (``frames[0]``/``lmks[0]``: the reference, then the targets ``chosen``, in order)."""
+    poses = np.stack([draw_landmarks((size, size), points, normed=True) for points in lmks])
+    return EvalClip(
+        clip_id=clip_id, ref_image=frames[0], ref_pose=poses[0], frame_indices=np.asarray(chosen),
+        frames=frames[1:], poses=poses[1:], lmks2d=lmks[1:, :468] * size,
+    )  # fmt: skip

@@ -159,7 +159,9 @@ def test_missing_inputs_are_named(tmp_path):
 
 def test_heldout_sequences_are_consecutive_frames_with_their_speech(corpus, start):
     evaluation = _profile().evaluation
-    (clip,) = heldout_sequences(corpus, SIZE, None, evaluation)
+    held = heldout_sequences(corpus, SIZE, None, evaluation)
+    (clip,) = held.clips
+    assert held.source is corpus and held.description == "1 held-out clip(s) of the mini corpus"
     assert clip.clip_id == "clip002" and list(clip.frame_indices) == [1, 2, 3, 4, 5, 6]
     assert clip.frames.shape == (6, SIZE, SIZE, 3) and clip.poses.shape == (6, SIZE, SIZE, 3)
     assert np.allclose(np.diff(clip.lmks2d[:, 0, 0]), 0.5)  # one source pixel per frame, at half size
@@ -171,7 +173,7 @@ def test_heldout_sequences_are_consecutive_frames_with_their_speech(corpus, star
 
 def test_stage1_only_is_frame_by_frame_and_trained_motion_modules_are_not(start, corpus, trained):
     profile = _profile()
-    (clip,) = heldout_sequences(corpus, SIZE, None, profile.evaluation)
+    (clip,) = heldout_sequences(corpus, SIZE, None, profile.evaluation).clips
     wide = profile.evaluation
     narrow = dataclasses.replace(wide, context_frames=2, context_overlap=0)
     stage1 = video_pipeline(start, None, profile)
@@ -229,7 +231,7 @@ def test_motion_modules_load_from_an_animatediff_style_file(start, trained, run_
 
 def test_comparison_table_verdict_metrics_and_video(start, corpus, trained, tmp_path):
     profile = _profile()
-    clips = heldout_sequences(corpus, SIZE, None, profile.evaluation)
+    clips = heldout_sequences(corpus, SIZE, None, profile.evaluation).clips
     comparison = compare_on_heldout(start, trained.networks, clips, None, profile)
     table = comparison_table(comparison)
     assert list(table.index) == [VAE_FLOOR, STAGE1_ONLY, STAGE2] and table.attrs == {"clips": 1, "frames": 6}
