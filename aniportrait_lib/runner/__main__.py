@@ -147,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    md, _ = write_reports(suite, record_history(suite, history_dir), args.last)
+    # a run with notebook parameters is not comparable with the others: kept out of the history's trends
+    history = None if suite.parameters else record_history(suite, history_dir)
+    md, _ = write_reports(suite, history, args.last)
     for line in summary_lines(suite, md):
         print(line)
     return 1 if suite.failed else 0

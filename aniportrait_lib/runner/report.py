@@ -97,9 +97,12 @@ def to_markdown(suite: SuiteResult, history: History | None = None, last: int = 
     header = _header(history, last)
     for r in suite.results:
         status = "FAILED" if r.failed else "stopped (dry run)" if r.stopped is not None else "passed"
+        status = "ran (not judged)" if r.unjudged is not None and not r.failed else status
         lines += [f"## {r.name} — {status} ({r.seconds:.1f} s)", ""]
         if r.stopped is not None:
             lines += [f"Stopped before training, as asked: {r.stopped}", ""]
+        if r.unjudged is not None:
+            lines += [f"Metrics not judged against the baseline: {r.unjudged}.", ""]
         lines.append(f"Executed notebook: `{r.executed.name}`; outputs: `{r.out_dir.name}/`")
         lines.append("")
         if r.error is not None:
@@ -162,9 +165,12 @@ def to_html(suite: SuiteResult, history: History | None = None, last: int = DEFA
         status = (
             "<span class='bad'>FAILED</span>" if r.failed else "stopped (dry run)" if r.stopped else "passed"
         )
+        status = "ran (not judged)" if r.unjudged is not None and not r.failed else status
         parts.append(f"<h2>{html.escape(r.name)} — {status} ({r.seconds:.1f} s)</h2>")
         if r.stopped is not None:
             parts.append(f"<p>Stopped before training, as asked: {html.escape(r.stopped)}</p>")
+        if r.unjudged is not None:
+            parts.append(f"<p>Metrics not judged against the baseline: {html.escape(r.unjudged)}.</p>")
         if r.error is not None:
             parts.append(f"<p class='bad'><b>{html.escape(_failure_text(r))}</b></p>")
             parts.append(f"<pre>{html.escape(r.error.source.strip())}</pre>")

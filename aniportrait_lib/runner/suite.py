@@ -8,6 +8,7 @@ folder's ``run.log`` (:mod:`aniportrait_lib.runner.runlog`), unless ``verbose``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -56,6 +57,9 @@ class NotebookResult:
     comparisons: list[baselines.Comparison] = field(default_factory=list)
     stopped: str | None = None
     """Set when the notebook stopped as asked (``dry_run``): what it reported; no metric is judged."""
+    unjudged: str | None = None
+    """Set when the notebook ran with parameters of its own (``--param``): why its metrics, shown with the
+    status ``info``, are not judged against the baseline, which holds the profile's defaults."""
 
     @property
     def failed(self) -> bool:
@@ -78,6 +82,8 @@ class SuiteResult:
     results: list[NotebookResult] = field(default_factory=list)
     baseline_updated: Path | None = None
     log_file: Path | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    """The ``--param`` values every notebook ran with (empty: the profile's defaults)."""
     """``run.log``: what the kernels and libraries printed (``None`` when verbose: it went to the screen)."""
 
     @property
@@ -179,6 +185,8 @@ def _describe(result: NotebookResult) -> str:
         return f"FAILED at {where}: {result.error.ename}: {result.error.evalue.splitlines()[0][:200]}"
     bad = [c.name for c in result.comparisons if c.failed]
     status = f"REGRESSED ({', '.join(bad)})" if bad else "ok"
+    if result.unjudged is not None:
+        status = f"ran, not judged against the baseline ({result.unjudged.split(';')[0]})"
     return f"{status} in {result.seconds:.1f} s, {len(result.metrics)} metrics"
 
 
@@ -204,7 +212,10 @@ def run_suite(
     With ``update_baseline`` the fresh metrics of notebooks that ran without error replace theirs
     in ``baselines/<profile>.json``.
 
-    ``parameters``: papermill parameters for every notebook besides ``profile`` / ``output_root``.
+    ``parameters``: papermill parameters for every notebook besides ``profile`` / ``output_root``. A notebook
+    run with them is not judged against the baseline (its metrics are shown, marked ``info``): the baseline
+    holds the profile's defaults, and e.g. another ``dataset`` or ``max_steps`` gives other numbers. For the
+    same reason ``update_baseline`` refuses them.
 
     ``log`` gets one line per notebook, once it has run (name, outcome, seconds, number of metrics).
     Everything else (the notebooks' printed output, the kernels' stderr, Python logging and warnings)
@@ -226,6 +237,11 @@ def run_suite(
     that notebook replaces it.
     """
     profile = get_profile(profile).name
+    if update_baseline and parameters:
+        raise ValueError(
+            "--update-baseline records the profile's defaults; this run sets "
+            + describe_parameters(parameters)
+        )
     notebooks = discover_notebooks(notebooks_dir, only)
     started = datetime.now(UTC)
     runs_root = runs_root or outputs_root() / "runs"
@@ -234,7 +250,8 @@ def run_suite(
         if into
         else _new_run_dir(runs_root, f"{started:%Y%m%d-%H%M%S}-{profile}")
     )
-    suite = SuiteResult(run_dir, profile, started, log_file=None if verbose else run_dir / RUN_LOG_FILE)
+    suite = SuiteResult(run_dir, profile, started, log_file=None if verbose else run_dir / RUN_LOG_FILE,
+                        parameters=dict(parameters or {}))  # fmt: skip
     stored = baselines.load_baseline(profile, baseline_dir)
     with run_log(suite.log_file) if suite.log_file is not None else nullcontext() as stream:
         for i, source in enumerate(notebooks, 1):
@@ -289,9 +306,20 @@ def _run_one(
         previous.rename(run_dir / source.stem)
     elif previous is not None and result.error is None:
         shutil.rmtree(previous)
-    if result.stopped is None:
+    if result.stopped is None and parameters:
+        result.unjudged = (
+            f"run with {describe_parameters(parameters)}; the baseline holds the profile's defaults"
+        )
+        shown = baselines.compare(result.metrics, {})
+        result.comparisons = [dataclasses.replace(c, status="info") for c in shown]
+    elif result.stopped is None:
         result.comparisons = baselines.compare(result.metrics, stored.get(result.name, {}))
     suite.results.append(result)
+
+
+def describe_parameters(parameters: dict[str, Any]) -> str:
+    """``{"dataset": "d", "max_steps": 5}`` → ``dataset=d, max_steps=5``."""
+    return ", ".join(f"{name}={value}" for name, value in parameters.items())
 
 
 def _set_aside(out_dir: Path) -> Path | None:

@@ -147,7 +147,8 @@ def test_into_reruns_a_notebook_in_an_earlier_run_folder(notebooks, tmp_path):
         run_suite("quick", notebooks_dir=notebooks, only=["02"], runs_root=runs, into=tmp_path / "nothing")
 
 
-def test_a_dry_run_stops_where_asked_and_is_not_a_failure(tmp_path, capsys):
+def _training_notebook(tmp_path):
+    """A one-notebook suite taking dry_run and max_steps; it logs ``trained`` (max_steps or 1)."""
     folder = tmp_path / "notebooks"
     folder.mkdir()
     book = nbformat.v4.new_notebook()
@@ -161,10 +162,44 @@ def test_a_dry_run_stops_where_asked_and_is_not_a_failure(tmp_path, capsys):
             'nb = start_notebook("00_trains", profile, output_root)\n'
             "if dry_run:\n"
             '    nb.stop_dry_run({"steps": max_steps, "batch": (2, 3)})\n'
-            'nb.log_metric("trained", 1, direction="equal")'
+            'nb.log_metric("trained", max_steps or 1, direction="equal")'
         ),
     ]
     nbformat.write(book, folder / "00_trains.ipynb")
+    return folder
+
+
+def test_a_run_with_parameters_is_shown_but_not_judged(tmp_path, capsys):
+    folder, runs, baselines = _training_notebook(tmp_path), tmp_path / "runs", tmp_path / "baselines"
+    save_baseline("quick", {"00_trains": {"trained": {"value": 1, "direction": "equal"}}}, baselines)
+    suite = run_suite("quick", notebooks_dir=folder, runs_root=runs, baseline_dir=baselines,
+                      log=lambda _: None, parameters={"max_steps": 5})  # fmt: skip
+    (result,) = suite.results
+    assert not suite.failed and result.unjudged.startswith(
+        "run with max_steps=5"
+    )  # 5 != 1, yet no regression
+    assert [(c.name, c.value, c.status) for c in result.comparisons] == [("trained", 5, "info")]
+    assert "00_trains — ran (not judged)" in write_reports(suite)[0].read_text()
+    with pytest.raises(ValueError, match="defaults; this run sets max_steps=5"):
+        run_suite("quick", notebooks_dir=folder, runs_root=runs, baseline_dir=baselines, update_baseline=True,
+                  log=lambda _: None, parameters={"max_steps": 5})  # fmt: skip
+    assert json.loads((baselines / "quick.json").read_text())["00_trains"]["trained"]["value"] == 1
+    args = [
+        "--profile",
+        "quick",
+        "--notebooks",
+        str(folder),
+        "--runs-root",
+        str(runs),
+        "--param",
+        "max_steps=5",
+    ]
+    assert runner_main(args) == 0 and "not judged against the baseline" in capsys.readouterr().out
+    assert not (runs / "history").exists() or not any((runs / "history").iterdir())  # kept out of trends
+
+
+def test_a_dry_run_stops_where_asked_and_is_not_a_failure(tmp_path, capsys):
+    folder = _training_notebook(tmp_path)
     runs, baselines = tmp_path / "runs", tmp_path / "baselines"
     save_baseline("quick", {"00_trains": {"trained": {"value": 1, "direction": "equal"}}}, baselines)
     first = run_suite(
