@@ -147,7 +147,7 @@ def save_training_state(
     folder = Path(folder)
     payload = {
         "step": int(step),
-        "model": model.state_dict() if isinstance(model, nn.Module) else dict(model),
+        "model": _state_of(model),
         "optimizer": _state_of(optimizer),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "rng": capture_rng_state(),
@@ -161,10 +161,11 @@ def save_training_state(
     return path
 
 
-def _state_of(optimizer: torch.optim.Optimizer | Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if optimizer is None or isinstance(optimizer, Mapping):
-        return None if optimizer is None else dict(optimizer)
-    return optimizer.state_dict()
+def _state_of(holder: Any) -> dict[str, Any] | None:
+    """A module's or optimizer's ``state_dict()``, a state dict already made, or None for None."""
+    if holder is None or isinstance(holder, Mapping):
+        return None if holder is None else dict(holder)
+    return holder.state_dict()
 
 
 def latest_checkpoint(folder: str | Path) -> Path | None:
@@ -192,7 +193,8 @@ def load_training_state(
     Args:
         model: the module to fill; FSDP2-sharded ones too (every process calls this then, with the same
             file: each keeps its shards, :mod:`.sharding`).
-        optimizer: for a sharded ``model``, the optimizer of its shards (not accelerate's wrapper).
+        optimizer: the optimizer of ``model``'s parameters (accelerate's wrapper too); a sharded run's
+            state and an unsharded run's load into either kind (:func:`~.sharding.load_optimizer_state`).
         check: called with the path and the checkpoint's ``extra`` before anything is restored; raise
             there to refuse the checkpoint.
 
