@@ -83,6 +83,15 @@ def _summary_line(suite: SuiteResult) -> str:
     return f"profile `{suite.profile}`, commit `{git_commit()}`, started {started} — {verdict}"
 
 
+def _status(result: NotebookResult) -> str:
+    """A notebook's outcome in the report's headings."""
+    if result.failed:
+        return "FAILED"
+    if result.stopped is not None:
+        return "stopped (dry run)"
+    return "ran (not judged)" if result.unjudged is not None else "passed"
+
+
 def _failure_text(result: NotebookResult) -> str:
     err = result.error
     where = f"cell {err.cell_index}" if err.cell_index >= 0 else "the kernel"
@@ -96,9 +105,7 @@ def to_markdown(suite: SuiteResult, history: History | None = None, last: int = 
     lines += _history_lines(history, last)
     header = _header(history, last)
     for r in suite.results:
-        status = "FAILED" if r.failed else "stopped (dry run)" if r.stopped is not None else "passed"
-        status = "ran (not judged)" if r.unjudged is not None and not r.failed else status
-        lines += [f"## {r.name} — {status} ({r.seconds:.1f} s)", ""]
+        lines += [f"## {r.name} — {_status(r)} ({r.seconds:.1f} s)", ""]
         if r.stopped is not None:
             lines += [f"Stopped before training, as asked: {r.stopped}", ""]
         if r.unjudged is not None:
@@ -162,10 +169,7 @@ def to_html(suite: SuiteResult, history: History | None = None, last: int = DEFA
     ]
     parts += [f"<p>{html.escape(line)}</p>" for line in _history_lines(history, last) if line]
     for r in suite.results:
-        status = (
-            "<span class='bad'>FAILED</span>" if r.failed else "stopped (dry run)" if r.stopped else "passed"
-        )
-        status = "ran (not judged)" if r.unjudged is not None and not r.failed else status
+        status = "<span class='bad'>FAILED</span>" if r.failed else _status(r)
         parts.append(f"<h2>{html.escape(r.name)} — {status} ({r.seconds:.1f} s)</h2>")
         if r.stopped is not None:
             parts.append(f"<p>Stopped before training, as asked: {html.escape(r.stopped)}</p>")
