@@ -191,8 +191,9 @@ def _gpu() -> StageConfigs:
         train_conv_extractor=False,  # maintainers' recipe with real weights
         log_every=100,
     )
-    # One GPU, about an hour per notebook: the official recipes at full size with short budgets (estimates,
-    # not measured here: ~0.5 s per stage-1 step at 512² × 2, ~3 s per stage-2 step at 16 × 512²). Notebook 03
+    # One GPU, about an hour per notebook: the official recipes at full size with short budgets. Measured on
+    # one H200 (benchmarks/cuda_check.py, stand-in weights): 0.36 s per stage-1 step at 512² × 2 in fp16
+    # (36 GiB; torch AdamW, no bitsandbytes there); stage 2 (16 × 512²) not yet measured. Notebook 03
     # compares the guiders for 300 steps each from SD1.5 and trains (b) on to 600; notebook 04 fine-tunes the
     # released motion modules for 300 steps. Paper-length runs are `python -m aniportrait_lib.train`'s job
     # (recipe `official`: 300,000 and 40,000 steps).

@@ -239,8 +239,10 @@ def write_torch(path: Path, entries: dict[str, Entry], seed: int = 0, skeleton: 
     if skeleton:
         return
     reader = torch._C.PyTorchFileReader(str(path))
-    records = [(reader.get_record_offset(f"data/{i}"), reader.get_record_size(f"data/{i}"))
-               for i in range(len(entries))]  # fmt: skip
+    sizes = [math.prod(shape) * getattr(torch, dtype).itemsize for shape, dtype in entries.values()]
+    if hasattr(reader, "get_record_size"):  # torch < 2.13 lacks it: then trust the sizes reserved
+        sizes = [reader.get_record_size(f"data/{i}") for i in range(len(entries))]
+    records = [(reader.get_record_offset(f"data/{i}"), size) for i, size in enumerate(sizes)]
     del reader
     with open(path, "r+b") as f:
         for (key, (shape, dtype)), (offset, size) in zip(entries.items(), records, strict=True):

@@ -226,6 +226,7 @@ class Lmk2VideoNetworks(nn.Module):
             guided: the denoiser's batches will be ``[uncond, cond]`` (classifier-free guidance): only the
                 conditional half attends to the bank.
         """
+        self.attention.clear()  # a new bank replaces the old (and whatever a recomputation appended)
         t_ref = torch.full((len(ref_latents),), timestep, device=ref_latents.device)
         self.reference_unet(ref_latents, t_ref, encoder_hidden_states=context)
         self.attention.update()
@@ -275,15 +276,16 @@ class Lmk2VideoNetworks(nn.Module):
             ref_latents: ``(B, 4, h, w)``, or ``None`` for the unconditional drop (no reference attention).
         Returns:
             the velocity prediction, shaped like ``noisy``.
+
+        The bank stays in place when this returns: with gradient checkpointing the denoiser's blocks run
+        again during ``backward()`` and must attend to the same bank (cleared too early, they would see
+        only their own tokens). The trainer clears it after the backward pass; the next call replaces it.
         """
         self.clear_reference_bank()
-        try:
-            if ref_latents is not None:
-                self.write_reference_bank(ref_latents, context, reference_timestep)
-            features = self.pose_features(pose, ref_pose)
-            return self.denoise(noisy, timesteps, context, features)
-        finally:
-            self.clear_reference_bank()
+        if ref_latents is not None:
+            self.write_reference_bank(ref_latents, context, reference_timestep)
+        features = self.pose_features(pose, ref_pose)
+        return self.denoise(noisy, timesteps, context, features)
 
     def remove_wiring(self) -> None:
         """Take the processors and hooks off the UNets (they become stock diffusers models again)."""

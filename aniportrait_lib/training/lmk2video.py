@@ -330,6 +330,7 @@ class Stage1Trainer:
                     batch = next(micro_batches)
                     loss = self.loss(batch, self.draws(self.step, micro)) / cfg.gradient_accumulation_steps
                 self.accelerator.backward(loss)
+                self.unwrapped.clear_reference_bank()  # kept through backward for checkpointed blocks
             total += float(loss.detach())
         if cfg.max_grad_norm > 0:
             self.accelerator.unscale_gradients()

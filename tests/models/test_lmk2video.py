@@ -131,3 +131,33 @@ def test_stage2_networks_are_copies_with_zero_motion_and_a_stock_reference(stage
     assert motion_out and all(torch.all(p == 0) for p in motion_out)
     with pytest.raises(ValueError, match="does not fit the motion UNet"):
         to_video_unet(stage1.denoising_unet, small_unet_config(widths=(32, 64, 128, 256)))
+
+
+def _gradients(networks: Lmk2VideoNetworks, video: bool, checkpointing: bool) -> dict[str, torch.Tensor]:
+    if checkpointing:
+        networks.denoising_unet.enable_gradient_checkpointing()
+        networks.reference_unet.enable_gradient_checkpointing()
+    latents, pose, ref_pose, ref_latents, context = _inputs()
+    if not video:
+        latents, pose = latents[:, :, 0], pose[:, :, 0]
+    networks.eval().zero_grad()  # eval: BatchNorm on a batch of one; checkpointing only needs grad mode
+    networks(latents, torch.tensor([500]), context, pose, ref_pose, ref_latents).square().mean().backward()
+    return {n: p.grad.clone() for n, p in networks.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("video", [False, True], ids=["stage1", "stage2"])
+def test_gradient_checkpointing_recomputes_with_the_reference_bank(video):
+    """Checkpointed blocks are recomputed during backward: the reference bank must still be there (found on
+    a GPU, where the gpu recipe's stage 2 checkpoints: the recomputed attention had no bank keys)."""
+
+    def networks() -> Lmk2VideoNetworks:
+        torch.manual_seed(0)
+        stage1 = build_stage1_networks(_model())
+        with torch.no_grad():
+            stage1.pose_guider.final_proj.weight.normal_(0, 0.1)
+        return build_stage2_networks(stage1, small_unet_config()) if video else stage1
+
+    plain, checkpointed = _gradients(networks(), video, False), _gradients(networks(), video, True)
+    assert plain.keys() == checkpointed.keys() and len(plain) > 10
+    for name, grad in plain.items():
+        torch.testing.assert_close(checkpointed[name], grad, rtol=1e-4, atol=1e-6, msg=name)
