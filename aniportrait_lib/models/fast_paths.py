@@ -15,13 +15,17 @@ whole mid-size video: see ``benchmarks/pipeline.py --compare``):
 * **GEGLU** (every feed-forward): the value and gate halves are computed by two products of half the
   width, so that the GELU and the product run on contiguous memory instead of strided halves of one
   output (the largest elementwise cost of a CPU run).
-* **motion modules' layout changes** at inference: a motion module works on tokens ``(b·h·w, f, c)`` of
+* **motion modules' layout changes** at inference on the CPU: a motion module works on tokens ``(b·h·w, f, c)`` of
   frames ``(b·f, c, h, w)``; going there and back is a transpose of a ``(f·c) × (h·w)`` matrix per video,
   which a plain strided copy does 4× slower than in column tiles that stay in cache (mid-size top level:
   14 → 2.3 ms one way, 16.5 → 4.3 ms back, where the residual is added in the same pass).
-* **feed-forward in row blocks** at inference: the 8×-wide GEGLU intermediate of a few thousand tokens at
+* **feed-forward in row blocks** at inference on the CPU: the 8×-wide GEGLU intermediate of a few thousand tokens at
   a time (about 4 MiB) instead of all tokens of all frames at once (64 MiB at the mid-size workload's top
   level): it stays in cache and in the allocator's reused memory. Each token's result is the same.
+
+These last two are for a processor's caches only. On a GPU they would turn one large kernel into hundreds
+of small ones (the full-size top level has 131,072 tokens per guided window: 320 feed-forward blocks, and
+~300 tile copies per motion module), so there the original diffusers code runs.
 
 Anything outside these cases (masks, group/spatial norms, q/k norms, residual connections, dropout
 while training) falls back to diffusers' own code.
@@ -193,7 +197,7 @@ class BlockedFeedForward(nn.Module):
     def forward(self, hidden_states: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         flat = hidden_states.reshape(-1, hidden_states.shape[-1])
         rows = self._rows()
-        if args or kwargs or torch.is_grad_enabled() or flat.shape[0] <= rows:
+        if args or kwargs or torch.is_grad_enabled() or flat.shape[0] <= rows or not flat.is_cpu:
             return self.original[0](hidden_states, *args, **kwargs)
         out = None
         for start in range(0, flat.shape[0], rows):
@@ -233,7 +237,7 @@ class TiledMotionTransformer(nn.Module):
         frames, channels, height, width = hidden_states.shape  # (b·f, c, h, w)
         videos, pixels = frames // num_frames, height * width
         small = 4 * num_frames * channels * pixels <= TILED_BYTES
-        if torch.is_grad_enabled() or frames % num_frames or small:
+        if torch.is_grad_enabled() or frames % num_frames or small or not hidden_states.is_cpu:
             return self._original(hidden_states, encoder_hidden_states, timestep, class_labels, num_frames,
                                   cross_attention_kwargs)  # fmt: skip
         # 1. norm as diffusers calls it: on (b, c, f, h, w)

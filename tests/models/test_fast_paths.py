@@ -174,6 +174,24 @@ def test_tiled_motion_transformer_is_the_stock_forward_bitwise(framewise, monkey
     assert tiled(x.requires_grad_(), num_frames=6) == "fallback"  # under autograd: always diffusers'
 
 
+
+def test_cache_sized_paths_are_for_the_cpu_only(monkeypatch):
+    """On a GPU, blocks and tiles would split one large kernel into hundreds of small ones: there (here
+    the meta device stands in for one) the diffusers code runs as it is."""
+    monkeypatch.setattr(fast_paths, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(fast_paths, "TILED_BYTES", 0)
+    ff = FeedForward(16, activation_fn="geglu").eval().to("meta")
+    seen = []
+    ff.net[0].register_forward_hook(lambda m, args, out: seen.append(args[0].shape[0]))
+    with torch.no_grad():
+        out = BlockedFeedForward(ff)(torch.empty(3, 700, 16, device="meta"))
+    assert seen == [3] and out.shape == (3, 700, 16)  # one pass over the batch as it came
+    tiled = TiledMotionTransformer(motion_module(True).to("meta"))
+    monkeypatch.setattr(TiledMotionTransformer, "_original", lambda self, *a: "diffusers")
+    with torch.no_grad():
+        assert tiled(torch.empty(12, 16, 7, 9, device="meta"), num_frames=6) == "diffusers"
+
+
 def test_install_on_a_motion_unet_and_remove(micro_unet_config):
     torch.manual_seed(0)
     unet = build_denoising_unet(micro_unet_config).eval()
