@@ -15,13 +15,15 @@ whole mid-size video: see ``benchmarks/pipeline.py --compare``):
 * **GEGLU** (every feed-forward): the value and gate halves are computed by two products of half the
   width, so that the GELU and the product run on contiguous memory instead of strided halves of one
   output (the largest elementwise cost of a CPU run).
-* **motion modules' layout changes** at inference on the CPU: a motion module works on tokens ``(b·h·w, f, c)`` of
-  frames ``(b·f, c, h, w)``; going there and back is a transpose of a ``(f·c) × (h·w)`` matrix per video,
-  which a plain strided copy does 4× slower than in column tiles that stay in cache (mid-size top level:
-  14 → 2.3 ms one way, 16.5 → 4.3 ms back, where the residual is added in the same pass).
-* **feed-forward in row blocks** at inference on the CPU: the 8×-wide GEGLU intermediate of a few thousand tokens at
-  a time (about 4 MiB) instead of all tokens of all frames at once (64 MiB at the mid-size workload's top
-  level): it stays in cache and in the allocator's reused memory. Each token's result is the same.
+* **motion modules' layout changes** at inference on the CPU: a motion module works on tokens
+  ``(b·h·w, f, c)`` of frames ``(b·f, c, h, w)``; going there and back is a transpose of a
+  ``(f·c) × (h·w)`` matrix per video, which a plain strided copy does 4× slower than in column tiles that
+  stay in cache (mid-size top level: 14 → 2.3 ms one way, 16.5 → 4.3 ms back, where the residual is added
+  in the same pass).
+* **feed-forward in row blocks** at inference on the CPU: the 8×-wide GEGLU intermediate of a few
+  thousand tokens at a time (about 4 MiB) instead of all tokens of all frames at once (64 MiB at the
+  mid-size workload's top level): it stays in cache and in the allocator's reused memory. Each token's
+  result is the same.
 
 These last two are for a processor's caches only. On a GPU they would turn one large kernel into hundreds
 of small ones (the full-size top level has 131,072 tokens per guided window: 320 feed-forward blocks, and

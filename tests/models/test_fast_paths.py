@@ -174,7 +174,6 @@ def test_tiled_motion_transformer_is_the_stock_forward_bitwise(framewise, monkey
     assert tiled(x.requires_grad_(), num_frames=6) == "fallback"  # under autograd: always diffusers'
 
 
-
 def test_cache_sized_paths_are_for_the_cpu_only(monkeypatch):
     """On a GPU, blocks and tiles would split one large kernel into hundreds of small ones: there (here
     the meta device stands in for one) the diffusers code runs as it is."""
