@@ -281,9 +281,10 @@ class Lmk2VideoNetworks(nn.Module):
         again during ``backward()`` and must attend to the same bank (cleared too early, they would see
         only their own tokens). The trainer clears it after the backward pass; the next call replaces it.
         """
-        self.clear_reference_bank()
-        if ref_latents is not None:
-            self.write_reference_bank(ref_latents, context, reference_timestep)
+        if ref_latents is None:
+            self.clear_reference_bank()
+        else:
+            self.write_reference_bank(ref_latents, context, reference_timestep)  # replaces the last bank
         features = self.pose_features(pose, ref_pose)
         return self.denoise(noisy, timesteps, context, features)
 

@@ -24,6 +24,7 @@ session kept for the process, with as many threads as torch uses.
 from __future__ import annotations
 
 import functools
+import os
 
 import torch
 
@@ -55,7 +56,9 @@ def applies(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> bool
 
 
 @functools.cache
-def _session(heads: int, threads: int):
+def _session(heads: int, threads: int, process: int):
+    """The session for ``heads``; ``process`` (the pid) keeps a forked child from using its parent's, whose
+    worker threads it does not have."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -80,6 +83,6 @@ def _session(heads: int, threads: int):
 def attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, heads: int) -> torch.Tensor:
     """``softmax(q kᵀ / √d) v`` per head: ``(N, L, C)``, ``(N, S, C)``, ``(N, S, C)`` → ``(N, L, C)``, with
     ``d = C / heads`` (see :func:`applies` for when it may be called)."""
-    session = _session(heads, torch.get_num_threads())
+    session = _session(heads, torch.get_num_threads(), os.getpid())
     feeds = {name: t.contiguous().numpy() for name, t in (("q", query), ("k", key), ("v", value))}
     return torch.from_numpy(session.run(None, feeds)[0])
