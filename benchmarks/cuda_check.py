@@ -96,7 +96,7 @@ def generate(
     result |= {"frames": frames, "steps": steps, "size": size, "seconds": round(seconds, 2),
                "seconds_per_frame_per_step": round(seconds / (frames * steps), 4), **_peak_gib()}  # fmt: skip
     frames_uint8 = (video[0].float().clamp(0, 1).permute(1, 2, 3, 0).cpu().numpy() * 255).round()
-    np.save(out / f"video_{dtype}{'_compiled' if compiled else ''}.npy", frames_uint8.astype(np.uint8))
+    np.save(out / _video_file(dtype, compiled), frames_uint8.astype(np.uint8))
     return result
 
 
@@ -136,14 +136,21 @@ def _child(*args: str) -> dict | None:
     return result
 
 
-def _difference(out: Path, name: str, reference: str) -> dict:
+def _video_file(dtype: str, compiled: bool) -> str:
+    return f"video_{dtype}{'_compiled' if compiled else ''}.npy"
+
+
+def _difference(videos: Path, run: dict, reference: str) -> dict:
+    """PSNR over all pixels of the whole video, and the largest difference in [0, 1]."""
     import numpy as np
 
-    a = np.load(out / f"video_{name}.npy").astype(np.float64) / 255
-    b = np.load(out / f"video_{reference}.npy").astype(np.float64) / 255
-    mse = float(np.mean((a - b) ** 2))
-    psnr = float("inf") if mse == 0 else 10 * np.log10(1 / mse)
-    return {"vs": reference, "psnr_db": round(psnr, 2), "max_abs": round(float(np.abs(a - b).max()), 4)}
+    from aniportrait_lib.evaluation.video_metrics import psnr
+
+    a = np.load(videos / _video_file(run["dtype"], run["compiled"]))
+    b = np.load(videos / _video_file(reference, False))
+    whole = psnr(a.reshape(-1, *a.shape[2:]), b.reshape(-1, *b.shape[2:]))  # frames stacked: one image
+    largest = np.abs(a.astype(np.int16) - b).max() / 255
+    return {"vs": reference, "psnr_db": round(whole, 2), "max_abs": round(float(largest), 4)}
 
 
 def main() -> None:
@@ -210,10 +217,10 @@ def main() -> None:
         for run in results["runs"]:
             if "dtype" not in run:
                 continue
-            name = f"{run['dtype']}{'_compiled' if run['compiled'] else ''}"
             reference = "bf16" if run["compiled"] else "fp32"
-            if name != reference and (args.videos / f"video_{reference}.npy").exists():
-                run["difference"] = _difference(args.videos, name, reference)
+            is_reference = run["dtype"] == reference and not run["compiled"]
+            if not is_reference and (args.videos / _video_file(reference, False)).exists():
+                run["difference"] = _difference(args.videos, run, reference)
 
     for part in args.parts:  # in the order given
         if part == "generate":
